@@ -1,0 +1,1 @@
+"""Fixtures for the FeedStub (filled in with the fetch layer)."""
