@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Everything else is a helper for them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config.yaml
+
+.PHONY: run test lint check bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/monitor run --config $(CONFIG)
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check monitor tests bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check monitor tests bench
+
+check: $(VENV)/.installed
+	$(BIN)/monitor check --config $(CONFIG)
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/match.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

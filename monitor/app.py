@@ -1,0 +1,331 @@
+"""build(config) -> App: wires store, queue, sources, matcher, outbox and scheduler.
+
+One process runs every stage. The scheduler (APScheduler 3.x on asyncio) only polls;
+matching and delivery run as their own loops, woken when there is work, so a slow Slack
+never delays a poll and a slow feed never delays an alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.config import Config, SourceConfig
+from monitor.engine.base import Matcher
+from monitor.engine.matcher import compile_watchlists
+from monitor.engine.watchlist import load_watchlist, watchlist_files
+from monitor.errors import ConfigError, MonitorError, Problem, SourceError
+from monitor.models import Alert, Watchlist
+from monitor.notify.base import Notifier
+from monitor.notify.console import ConsoleNotifier
+from monitor.notify.outbox import Outbox, TokenBucket
+from monitor.notify.slack import SlackWebApiNotifier, SlackWebhookNotifier
+from monitor.queue.base import ALERTS, ITEMS, Queue
+from monitor.queue.sqlite import SqliteQueue
+from monitor.sources.base import Source
+from monitor.sources.fetch import Fetcher, FetchLimits
+from monitor.sources.jsonapi import JsonApiSource
+from monitor.sources.rss import RssSource
+from monitor.stages import intake_batch, match_batch, poll
+from monitor.store.base import Store
+from monitor.store.sqlite import SqliteStore
+
+log = logging.getLogger("monitor")
+
+
+def build_notifiers(config: Config) -> dict[str, Notifier]:
+    """Console is always on; a Slack notifier whose secret is empty is switched off with
+    one clear warning, so the default config runs on a machine without credentials."""
+    notifiers: dict[str, Notifier] = {}
+    for n in config.notifiers:
+        if n.type == "console":
+            notifiers[n.name] = ConsoleNotifier(name=n.name)
+        elif n.secret("token"):
+            notifiers[n.name] = SlackWebApiNotifier(
+                name=n.name, token=n.secret("token"), channel=n.channel or "",
+                api_url=n.api_url, timeout=n.timeout)
+        elif n.secret("webhook_url"):
+            notifiers[n.name] = SlackWebhookNotifier(
+                name=n.name, webhook_url=n.secret("webhook_url"), timeout=n.timeout)
+        else:
+            log.warning("notifier_off name=%s: no Slack credentials; set SLACK_BOT_TOKEN "
+                        "(with a channel) or SLACK_WEBHOOK_URL to switch it on", n.name)
+    return notifiers
+
+
+class WatchlistSet:
+    """The watchlists in force and their compiled matcher. A file that becomes invalid
+    keeps its last good version (its problems are logged); a deleted file stops."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+        self.by_file: dict[str, Watchlist] = {}
+        self.fingerprint: tuple[tuple[str, int, int], ...] = ()
+        self.matcher: Matcher = compile_watchlists([])
+
+    def scan(self) -> tuple[tuple[str, int, int], ...]:
+        out = []
+        for f in watchlist_files(self.paths):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        return tuple(out)
+
+    def load(self) -> list[Problem]:
+        """(Re)load every file; returns the problems of files that were rejected."""
+        self.fingerprint = self.scan()
+        problems: list[Problem] = []
+        fresh: dict[str, Watchlist] = {}
+        names: dict[str, str] = {}
+        for file, _, _ in self.fingerprint:
+            try:
+                wl = load_watchlist(Path(file))
+                if wl.name in names:
+                    raise ConfigError([Problem(file, 1, 1, f"watchlist {wl.name!r} is already "
+                                               f"defined in {names[wl.name]}")])
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                if file in self.by_file:
+                    fresh[file] = self.by_file[file]
+                    log.error("watchlist_rejected file=%s: the previous version of %r stays "
+                              "in force until this file is fixed", file, self.by_file[file].name)
+                continue
+            names[wl.name] = file
+            fresh[file] = wl
+        for gone in set(self.by_file) - set(fresh):
+            log.warning("watchlist_removed file=%s name=%s: its rules stop", gone,
+                        self.by_file[gone].name)
+        self.by_file = fresh
+        self.matcher = compile_watchlists(list(fresh.values()))
+        return problems
+
+    @property
+    def watchlists(self) -> list[Watchlist]:
+        return list(self.by_file.values())
+
+
+def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits) -> Source:
+    if sc.type == "json":
+        return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or "", fields=sc.fields or {},
+                             limits=limits, max_items=sc.max_items)
+    return RssSource(sc.name, sc.url, fetcher, limits=limits, max_items=sc.max_items)
+
+
+class App:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store: Store = SqliteStore(config.sqlite_path(config.store.url),
+                                        durability=config.store.durability)
+        self.queue: Queue = SqliteQueue(config.resolve(config.queue.path),
+                                        durability=config.store.durability)
+        self.watchlists = WatchlistSet(config.rule_paths)
+        self.notifiers = build_notifiers(config)
+        pacing = {n.name: TokenBucket(n.rate_per_second, n.burst)
+                  for n in config.notifiers if n.type == "slack" and n.name in self.notifiers}
+        self.outbox = Outbox(self.store, self.notifiers, config.delivery, pacing)
+        f = config.fetch
+        self.limits = FetchLimits(
+            connect_timeout=f.connect_timeout, read_timeout=f.read_timeout,
+            total_deadline=f.total_deadline, max_wire_bytes=f.max_bytes,
+            max_decoded_bytes=f.max_bytes, max_redirects=f.max_redirects,
+            allow_private=f.allow_private)
+        self.work = asyncio.Event()
+        self.stop = asyncio.Event()
+        self._polls: set[asyncio.Task[None]] = set()
+
+    # --- stages ------------------------------------------------------------------------
+    def destinations(self, alert: Alert) -> list[str]:
+        wanted = alert.notify or tuple(self.notifiers)
+        unknown = [d for d in wanted if d not in self.notifiers]
+        if unknown:
+            log.warning("alert_destination_off alert_id=%s destinations=%s: not configured or "
+                        "switched off", alert.id, unknown)
+        return [d for d in wanted if d in self.notifiers]
+
+    async def poll_source(self, source: Source, sc: SourceConfig) -> bool:
+        started = time.monotonic()
+        try:
+            result, fresh = await poll(source, self.store, self.queue)
+        except MonitorError as exc:
+            retryable = exc.retryable if isinstance(exc, SourceError) else True
+            failures = await asyncio.to_thread(
+                self.store.record_poll, source.name, cursor=None, error=str(exc), items=0)
+            delay = min(sc.interval * 2 ** (failures - 1), self.config.scheduler.backoff_max)
+            delay = max(sc.interval, delay) * random.uniform(0.9, 1.1)
+            log.warning("poll_failed source=%s error=%r retryable=%s failures=%d next_poll=%.0fs",
+                        source.name, str(exc), "yes" if retryable else "no", failures, delay)
+            self._reschedule(source.name, delay)
+            return False
+        except Exception as exc:  # a bug in one source must not stop the others
+            log.exception("poll_crashed source=%s error=%r", source.name, str(exc))
+            await asyncio.to_thread(self.store.record_poll, source.name, cursor=None,
+                                    error=f"{type(exc).__name__}: {exc}", items=0)
+            return False
+        for warning in result.warnings:
+            log.warning("poll_warning source=%s %s", source.name, warning)
+        log.info("polled source=%s items=%d new=%d not_modified=%s took=%.2fs", source.name,
+                 len(result.items), fresh, result.not_modified, time.monotonic() - started)
+        if fresh:
+            self.work.set()
+        return True
+
+    def _reschedule(self, job_id: str, delay: float) -> None:
+        scheduler = getattr(self, "scheduler", None)
+        job = scheduler.get_job(job_id) if scheduler else None
+        if job is not None:
+            job.modify(next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
+
+    def match_all(self) -> tuple[int, int]:
+        """Drain the items queue through the matcher and the alerts queue into the outbox."""
+        items = alerts = 0
+        while True:
+            n, a = match_batch(self.queue, lambda: self.watchlists.matcher,
+                               lease=self.config.delivery.lease)
+            items, alerts = items + n, alerts + a
+            new = intake_batch(self.queue, self.store, self.destinations)
+            if n == 0 and new == 0:
+                return items, alerts
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def load_watchlists(self) -> list[Problem]:
+        problems = self.watchlists.load()
+        names = [w.name for w in self.watchlists.watchlists]
+        terms = sum(len(w.terms) for w in self.watchlists.watchlists)
+        log.info("watchlists_loaded count=%d terms=%d names=%s", len(names), terms, names)
+        return problems
+
+    async def run_once(self) -> None:
+        """Poll every source once, drain the queues, deliver, return."""
+        sources = [sc for sc in self.config.sources if sc.enabled]
+        async with Fetcher() as fetcher:
+            await asyncio.gather(*(self.poll_source(make_source(sc, fetcher, self.limits), sc)
+                                   for sc in sources))
+        items, alerts = await asyncio.to_thread(self.match_all)
+        log.info("matched items=%d alerts=%d", items, alerts)
+        await self.drain_outbox(self.config.delivery.drain_timeout)
+
+    async def drain_outbox(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.stop.is_set():
+            await self.outbox.run_due(self.stop)
+            due = await asyncio.to_thread(self.store.next_delivery_due, self.outbox.destinations)
+            if due is None:
+                return
+            wait = max(0.05, due - time.time())
+            if time.monotonic() + wait > deadline:
+                counts = await asyncio.to_thread(self.store.delivery_counts)
+                log.warning("drain_timeout pending=%d: left queued for the next run",
+                            counts.get("pending", 0) + counts.get("sending", 0))
+                return
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=min(wait, 1.0))
+            except TimeoutError:
+                pass
+
+    async def run_forever(self) -> None:
+        sources = [sc for sc in self.config.sources if sc.enabled]
+        async with Fetcher() as fetcher:
+            self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+            self.scheduler.add_listener(self._on_job_event,
+                                        EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+            now = datetime.now(timezone.utc)
+            for i, sc in enumerate(sources):
+                source = make_source(sc, fetcher, self.limits)
+                self.scheduler.add_job(
+                    self._poll_job, "interval", seconds=sc.interval, jitter=sc.jitter_seconds,
+                    args=[source, sc], id=sc.name, name=sc.name, max_instances=1,
+                    coalesce=True, misfire_grace_time=int(self.config.scheduler.misfire_grace_time),
+                    next_run_time=now + timedelta(seconds=0.1 * i))
+            self.scheduler.start()
+            log.info("started sources=%d notifiers=%s", len(sources), list(self.notifiers))
+            workers = [asyncio.create_task(self._match_loop()),
+                       asyncio.create_task(self._outbox_loop()),
+                       asyncio.create_task(self._reload_loop())]
+            await self.stop.wait()
+            await self._shutdown(workers)
+
+    async def _poll_job(self, source: Source, sc: SourceConfig) -> None:
+        task = asyncio.create_task(self.poll_source(source, sc))
+        self._polls.add(task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("poll_cancelled source=%s (shutting down)", source.name)
+        finally:
+            self._polls.discard(task)
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        kind = "job_max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "job_missed"
+        log.warning("%s source=%s: a previous poll is still running or the run was late",
+                    kind, event.job_id)
+
+    async def _match_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                _, alerts = await asyncio.to_thread(self.match_all)
+            except MonitorError as exc:
+                log.error("match_loop_error error=%r (retrying)", str(exc))
+                alerts = 0
+            if alerts:
+                self.work.set()
+            self.work.clear()
+            try:
+                await asyncio.wait_for(self.work.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+    async def _outbox_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                await self.outbox.run_due(self.stop)
+            except MonitorError as exc:
+                log.error("outbox_error error=%r (retrying)", str(exc))
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+
+    async def _reload_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=self.config.rules.reload_interval)
+            except TimeoutError:
+                pass
+            if self.watchlists.scan() == self.watchlists.fingerprint:
+                continue
+            problems = await asyncio.to_thread(self.watchlists.load)
+            for p in problems:
+                log.error("config_reload ok=no %s", p)
+            log.info("config_reload ok=%s watchlists=%s", "no" if problems else "yes",
+                     [w.name for w in self.watchlists.watchlists])
+
+    async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        started = time.monotonic()
+        self.scheduler.shutdown(wait=False)
+        polls = list(self._polls)
+        for task in polls:
+            task.cancel()
+        deadline = self.config.scheduler.shutdown_deadline
+        done, pending = await asyncio.wait(workers, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        log.info("shutdown polls_cancelled=%d workers_abandoned=%d took=%.1fs", len(polls),
+                 len(pending), time.monotonic() - started)
+
+    def queue_depths(self) -> dict[str, int]:
+        return {ITEMS: self.queue.depth(ITEMS), ALERTS: self.queue.depth(ALERTS)}
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.queue.close()
+        self.store.close()

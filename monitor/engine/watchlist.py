@@ -1,0 +1,197 @@
+"""rules/NAME.yaml -> Watchlist. Every problem in a file is collected and reported at once,
+as ``file:line:col: message``; a file with any problem is rejected whole."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError, Problem
+from monitor.models import MATCH_FIELDS, Rule, Term, Watchlist
+from monitor.yamlfile import position, read_yaml, to_plain, validation_problems
+
+WATCHLIST_SUFFIXES = (".yaml", ".yml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TermSpec(_Strict):
+    id: str | None = Field(default=None, min_length=1)
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    kind: Literal["person", "place", "org", "topic"] = "topic"
+    match: Literal["fuzzy", "exact"] = "fuzzy"
+    threshold: float | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("name", "aliases")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        if any(not str(v).strip() for v in values):
+            raise ValueError("must not be blank")
+        return value
+
+
+class RuleSpec(_Strict):
+    name: str = Field(min_length=1)
+    all: list[str] = Field(default_factory=list)
+    any: list[str] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list)
+    within: int | None = Field(default=None, ge=1, le=10_000)
+    fields: list[Literal["title", "summary", "content"]] = Field(
+        default_factory=lambda: list(MATCH_FIELDS)
+    )
+    sources: list[str] = Field(default_factory=list)
+
+
+class WatchlistSpec(_Strict):
+    watchlist: str | None = Field(default=None, min_length=1)
+    description: str = ""
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    notify: list[str] = Field(default_factory=list)
+    terms: list[TermSpec] = Field(min_length=1)
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+def slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "term"
+
+
+def load_watchlist(path: Path) -> Watchlist:
+    """Read and validate one watchlist file.
+
+    Raises:
+        ConfigError: with every problem found (syntax, schema, duplicate ids, rules that
+            name unknown terms), each placed at its line and column.
+    """
+    name = str(path)
+    root = read_yaml(path)
+    if root is None:
+        raise ConfigError([Problem(name, 1, 1, "the file is empty; a watchlist needs terms")])
+    if not isinstance(root, dict):
+        raise ConfigError([Problem(name, 1, 1, "a watchlist must be a mapping with 'terms'")])
+    try:
+        spec = WatchlistSpec.model_validate(to_plain(root))
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(name, root, exc)) from None
+    watchlist = _build(spec, path)
+    problems = _cross_check(spec, watchlist, root, name)
+    if problems:
+        raise ConfigError(problems)
+    return watchlist
+
+
+def _build(spec: WatchlistSpec, path: Path) -> Watchlist:
+    terms = tuple(
+        Term(
+            id=t.id or slug(t.name),
+            name=t.name.strip(),
+            aliases=tuple(a.strip() for a in t.aliases),
+            kind=t.kind,
+            match=t.match,
+            threshold=t.threshold,
+        )
+        for t in spec.terms
+    )
+    rules = tuple(
+        Rule(
+            name=r.name,
+            all=tuple(r.all),
+            any=tuple(r.any),
+            none=tuple(r.none),
+            within=r.within,
+            fields=tuple(r.fields),
+            sources=tuple(r.sources),
+        )
+        for r in spec.rules
+    )
+    return Watchlist(
+        name=spec.watchlist or path.stem,
+        terms=terms,
+        rules=rules,
+        description=spec.description,
+        severity=spec.severity,
+        notify=tuple(spec.notify),
+        path=str(path),
+    )
+
+
+def _cross_check(spec: WatchlistSpec, wl: Watchlist, root: Any, name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for i, term in enumerate(wl.terms):
+        if term.id in seen:
+            line, col = position(root, ["terms", i])
+            problems.append(
+                Problem(name, line, col, f"terms[{i}]: duplicate term id {term.id!r} "
+                        f"(also terms[{seen[term.id]}])")
+            )
+        seen.setdefault(term.id, i)
+    refs = term_reference_map(wl.terms)
+    rule_names: set[str] = set()
+    for i, rule in enumerate(spec.rules):
+        if rule.name in rule_names:
+            line, col = position(root, ["rules", i, "name"])
+            problems.append(Problem(name, line, col, f"rules[{i}].name: duplicate rule {rule.name!r}"))
+        rule_names.add(rule.name)
+        if not (rule.all or rule.any):
+            line, col = position(root, ["rules", i])
+            problems.append(Problem(name, line, col, f"rules[{i}]: needs 'all' or 'any'"))
+        for key in ("all", "any", "none"):
+            for j, ref in enumerate(getattr(rule, key)):
+                if ref.casefold() not in refs:
+                    line, col = position(root, ["rules", i, key, j])
+                    problems.append(
+                        Problem(name, line, col, f"rules[{i}].{key}[{j}]: {ref!r} is not a term "
+                                "id, name or alias of this watchlist")
+                    )
+    return problems
+
+
+def term_reference_map(terms: Iterable[Term]) -> dict[str, str]:
+    """casefolded id / name / alias -> term id, for resolving the names rules use."""
+    refs: dict[str, str] = {}
+    for term in terms:
+        for ref in (term.id, *term.spellings):
+            refs.setdefault(ref.casefold(), term.id)
+    return refs
+
+
+def watchlist_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.suffix in WATCHLIST_SUFFIXES and not p.name.startswith(".")))
+        elif path.exists():
+            files.append(path)
+    return files
+
+
+def load_watchlists(paths: Iterable[Path]) -> tuple[list[Watchlist], list[Problem]]:
+    """Load every watchlist under ``paths``: the good ones, and the problems of the bad ones
+    (a bad file never stops the others). Two files claiming one watchlist name is a problem."""
+    good: list[Watchlist] = []
+    problems: list[Problem] = []
+    names: dict[str, str] = {}
+    for file in watchlist_files(paths):
+        try:
+            wl = load_watchlist(file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if wl.name in names:
+            problems.append(Problem(str(file), 1, 1, f"watchlist {wl.name!r} is already "
+                                    f"defined in {names[wl.name]}"))
+            continue
+        names[wl.name] = str(file)
+        good.append(wl)
+    return good, problems

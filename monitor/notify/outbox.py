@@ -1,0 +1,165 @@
+"""The durable outbox: takes (alert, destination) deliveries from the store and sends them.
+
+Retries, Retry-After, pacing and dead-lettering live here, not in the notifiers and not in
+the Slack SDK (whose handlers sleep as long as asked and log webhook URLs). One destination
+is served by one sequential lane, so a destination that asked us to wait is not hammered,
+and a slow destination never holds up another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from monitor.config import DeliveryConfig
+from monitor.errors import NotifyError
+from monitor.notify.base import Notifier
+from monitor.store.base import DeliveryTask, Store
+
+log = logging.getLogger("monitor.notify")
+
+
+class TokenBucket:
+    """Per-destination pacing: ``rate`` messages a second with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def wait_time(self) -> float:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        wait = (1 - self.tokens) / self.rate
+        self.tokens -= 1
+        return wait
+
+
+@dataclass
+class OutboxStats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    reconciled: int = 0
+    possible_duplicates: int = 0
+    by_destination: dict[str, int] = field(default_factory=dict)
+
+
+def backoff(attempt: int, initial: float, cap: float) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog): spreads retries of
+    many alerts so an outage's end is not met by a thundering herd."""
+    ceiling = min(cap, initial * (2 ** max(0, attempt - 1)))
+    return random.uniform(initial / 2, max(initial / 2, ceiling))
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        notifiers: Mapping[str, Notifier],
+        config: DeliveryConfig,
+        pacing: Mapping[str, TokenBucket] | None = None,
+    ) -> None:
+        self.store = store
+        self.notifiers = dict(notifiers)
+        self.config = config
+        self.pacing = dict(pacing or {})
+        self.stats = OutboxStats()
+
+    @property
+    def destinations(self) -> list[str]:
+        return list(self.notifiers)
+
+    async def run_due(self, stop: asyncio.Event | None = None) -> int:
+        """Send everything due now, one lane per destination. Returns the number sent."""
+        lanes = [self._lane(name, stop) for name in self.notifiers]
+        return sum(await asyncio.gather(*lanes))
+
+    async def _lane(self, destination: str, stop: asyncio.Event | None) -> int:
+        sent = 0
+        while stop is None or not stop.is_set():
+            tasks = await asyncio.to_thread(
+                self.store.claim_deliveries, 1, self.config.lease, [destination]
+            )
+            if not tasks:
+                break
+            bucket = self.pacing.get(destination)
+            if bucket is not None:
+                await asyncio.sleep(bucket.wait_time())
+            sent += await self.deliver(tasks[0])
+        return sent
+
+    async def deliver(self, task: DeliveryTask) -> int:
+        notifier = self.notifiers[task.destination]
+        alert = task.alert
+        if task.ambiguous:
+            found = await asyncio.to_thread(notifier.reconcile, alert)
+            if found is not None:
+                await asyncio.to_thread(self.store.mark_sent, task, found.ref, reconciled=True)
+                self.stats.reconciled += 1
+                log.info("alert_reconciled alert_id=%s destination=%s (already posted; not "
+                         "sending again)", alert.id, task.destination)
+                return 0
+            self.stats.possible_duplicates += 1
+            log.warning("alert_possible_duplicate alert_id=%s destination=%s: an earlier "
+                        "attempt may have been posted; this destination cannot confirm, "
+                        "sending again", alert.id, task.destination)
+        if alert.created_at and time.time() - alert.created_at > self.config.max_age:
+            await self._dead(task, f"not delivered within max_age {self.config.max_age:.0f}s")
+            return 0
+        try:
+            delivery = await asyncio.to_thread(notifier.send, alert)
+        except NotifyError as exc:
+            await self._failed(task, exc)
+            return 0
+        except Exception as exc:  # a notifier bug must not kill the lane; retry later
+            log.debug("notifier raised", exc_info=True)
+            await self._failed(task, NotifyError(f"{type(exc).__name__}: {exc}", retryable=True))
+            return 0
+        if not await asyncio.to_thread(self.store.mark_sent, task, delivery.ref):
+            log.warning("lease_lost alert_id=%s destination=%s: another worker owns this "
+                        "delivery now", alert.id, task.destination)
+        self.stats.sent += 1
+        self.stats.by_destination[task.destination] = (
+            self.stats.by_destination.get(task.destination, 0) + 1
+        )
+        log.info("alert_sent alert_id=%s destination=%s watchlist=%s attempts=%d title=%r",
+                 alert.id, task.destination, alert.watchlist, task.attempts,
+                 alert.item.title[:120])
+        return 1
+
+    async def _failed(self, task: DeliveryTask, exc: NotifyError) -> None:
+        if not exc.retryable:
+            await self._dead(task, str(exc))
+            return
+        if exc.retry_after is not None and exc.retry_after > 0:
+            delay = exc.retry_after
+            await asyncio.to_thread(
+                self.store.pause_destination, task.destination, time.time() + delay
+            )
+        else:
+            delay = backoff(task.attempts, self.config.backoff_initial, self.config.backoff_max)
+        await asyncio.to_thread(
+            self.store.mark_retry, task, delay=delay, error=str(exc), ambiguous=exc.ambiguous
+        )
+        self.stats.retried += 1
+        log.warning("alert_retry alert_id=%s destination=%s attempt=%d error=%r retry_in=%.1fs%s",
+                    task.alert.id, task.destination, task.attempts, str(exc), delay,
+                    " ambiguous=yes" if exc.ambiguous else "")
+
+    async def _dead(self, task: DeliveryTask, reason: str) -> None:
+        await asyncio.to_thread(self.store.mark_dead, task, reason)
+        self.stats.dead += 1
+        log.error("alert_dead alert_id=%s destination=%s reason=%r (kept in the store "
+                  "in state dead)", task.alert.id, task.destination, reason)
+
+    def close(self) -> None:
+        for notifier in self.notifiers.values():
+            notifier.close()

@@ -1,0 +1,108 @@
+"""The embedded queue: one SQLite file, durable across crashes, leases for redelivery."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from monitor.queue.base import Message, Queue
+from monitor.sqlite_util import SqliteDb
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'ready',
+    available_at REAL NOT NULL,
+    lease_until REAL,
+    lease_token TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    UNIQUE (topic, key)
+);
+CREATE INDEX IF NOT EXISTS messages_ready ON messages (topic, state, available_at, seq);
+"""
+
+
+class SqliteQueue(Queue):
+    def __init__(self, path: Path, *, durability: str = "normal") -> None:
+        self.db = SqliteDb(path, durability=durability)
+        for stmt in _SCHEMA.strip().split(";"):
+            if stmt.strip():
+                self.db.query(stmt)
+
+    def publish_many(self, topic: str, messages: Iterable[tuple[str, dict[str, Any]]]) -> int:
+        now = time.time()
+        rows = [(topic, key, json.dumps(payload), now, now) for key, payload in messages]
+        if not rows:
+            return 0
+        with self.db.tx() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO messages (topic, key, payload, available_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+    def claim(self, topic: str, limit: int, lease: float = 60.0) -> list[Message]:
+        now = time.time()
+        token = uuid.uuid4().hex
+        with self.db.tx() as conn:
+            rows = conn.execute(
+                "SELECT seq, key, payload, attempts FROM messages WHERE topic = ? AND state ="
+                " 'ready' AND available_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                " ORDER BY seq LIMIT ?",
+                (topic, now, now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE messages SET lease_until = ?, lease_token = ?, attempts = attempts + 1"
+                " WHERE seq = ?",
+                [(now + lease, token, seq) for seq, *_ in rows],
+            )
+        return [
+            Message(topic, key, json.loads(payload), attempts + 1, (seq, token))
+            for seq, key, payload, attempts in rows
+        ]
+
+    def ack(self, message: Message) -> bool:
+        seq, token = message.receipt
+        with self.db.tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM messages WHERE seq = ? AND lease_token = ?", (seq, token)
+            )
+            return cur.rowcount == 1
+
+    def nack(self, message: Message, *, delay: float, error: str, max_attempts: int = 5) -> bool:
+        seq, token = message.receipt
+        dead = message.attempts >= max_attempts
+        with self.db.tx() as conn:
+            conn.execute(
+                "UPDATE messages SET state = ?, available_at = ?, lease_until = NULL,"
+                " lease_token = NULL, last_error = ? WHERE seq = ? AND lease_token = ?",
+                ("dead" if dead else "ready", time.time() + delay, error[:2000], seq, token),
+            )
+        return dead
+
+    def depth(self, topic: str) -> int:
+        rows = self.db.query(
+            "SELECT COUNT(*) FROM messages WHERE topic = ? AND state = 'ready'", (topic,)
+        )
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+    def dead(self, topic: str) -> list[tuple[str, str]]:
+        rows = self.db.query(
+            "SELECT key, last_error FROM messages WHERE topic = ? AND state = 'dead' ORDER BY seq",
+            (topic,),
+        )
+        return [(str(k), str(e or "")) for k, e in rows]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,96 @@
+"""The stages between the queues, each a plain function of its inputs.
+
+poll:   source -> unseen items -> items queue -> mark seen -> save cursor
+match:  items queue -> matcher -> alerts queue -> ack item
+intake: alerts queue -> store (alert + a pending delivery per destination) -> ack alert
+
+Each step stores its result before it lets go of its input, so a crash anywhere repeats
+work instead of losing it; ids derived from content make the repeat harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from monitor.engine.base import Hit, Matcher
+from monitor.models import Alert, Item
+from monitor.queue.base import ALERTS, ITEMS, Queue
+from monitor.sources.base import Cursor, PollResult, Source
+from monitor.store.base import Store
+
+log = logging.getLogger("monitor.stages")
+
+
+async def poll(source: Source, store: Store, queue: Queue) -> tuple[PollResult, int]:
+    """Poll once and queue what is new. The cursor (ETag, Last-Modified) is saved only
+    after the items are durably queued, so a failure re-fetches instead of skipping."""
+    state = await asyncio.to_thread(store.source_state, source.name)
+    cursor = Cursor.from_dict(state.cursor) if state else None
+    result = await source.poll(cursor)
+    return result, await asyncio.to_thread(_enqueue, source.name, result, store, queue)
+
+
+def _enqueue(name: str, result: PollResult, store: Store, queue: Queue) -> int:
+    fresh = store.unseen(result.items)
+    queue.publish_many(ITEMS, [(item.key or item.id, item.to_dict()) for item in fresh])
+    store.mark_seen(fresh)
+    store.record_poll(name, cursor=result.cursor.to_dict(), error=None, items=len(fresh))
+    return len(fresh)
+
+
+def alert_for(hit: Hit, item: Item) -> Alert:
+    return Alert(
+        id=Alert.make_id(hit.watchlist.name, item.key or item.id),
+        watchlist=hit.watchlist.name,
+        severity=hit.watchlist.severity,
+        item=item,
+        matches=hit.matches,
+        rule=hit.rule,
+        notify=hit.watchlist.notify,
+        created_at=time.time(),
+    )
+
+
+def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 100,
+                lease: float = 60.0) -> tuple[int, int]:
+    """Match up to ``limit`` queued items. Returns (items processed, alerts queued).
+    An item whose matching raises is retried, then dead-lettered with the reason."""
+    messages = queue.claim(ITEMS, limit, lease)
+    alerts = 0
+    for msg in messages:
+        try:
+            item = Item.from_dict(msg.payload)
+            hits = matcher().match(item)
+        except Exception as exc:
+            dead = queue.nack(msg, delay=5.0, error=f"{type(exc).__name__}: {exc}")
+            log.error("match_failed item=%s error=%r%s", msg.key, str(exc),
+                      " dead_lettered=yes" if dead else " will_retry=yes", exc_info=dead)
+            continue
+        new = [alert_for(hit, item) for hit in hits]
+        queue.publish_many(ALERTS, [(a.id, a.to_dict()) for a in new])
+        queue.ack(msg)
+        for a in new:
+            terms = sorted({m.term_name for m in a.matches})
+            log.info("item_matched item=%s watchlist=%s rule=%s terms=%s title=%r",
+                     item.id, a.watchlist, a.rule, terms, item.title[:120])
+        alerts += len(new)
+    return len(messages), alerts
+
+
+def intake_batch(queue: Queue, store: Store, destinations: Callable[[Alert], Sequence[str]],
+                 *, limit: int = 100, lease: float = 60.0) -> int:
+    """Move alerts from the alerts queue into the store's outbox. Returns how many were
+    new; an alert id already stored (same story, same watchlist) is a dedupe hit."""
+    messages = queue.claim(ALERTS, limit, lease)
+    new = 0
+    for msg in messages:
+        alert = Alert.from_dict(msg.payload)
+        if store.add_alert(alert, destinations(alert)):
+            new += 1
+        else:
+            log.info("alert_duplicate alert_id=%s (already stored; not queued again)", alert.id)
+        queue.ack(msg)
+    return new
