@@ -8,11 +8,12 @@ never delays a poll and a slow feed never delays an alert.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -183,7 +184,7 @@ class App:
         scheduler = getattr(self, "scheduler", None)
         job = scheduler.get_job(job_id) if scheduler else None
         if job is not None:
-            job.modify(next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
+            job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
 
     def match_all(self) -> tuple[int, int]:
         """Drain the items queue through the matcher and the alerts queue into the outbox."""
@@ -227,18 +228,15 @@ class App:
                 log.warning("drain_timeout pending=%d: left queued for the next run",
                             counts.get("pending", 0) + counts.get("sending", 0))
                 return
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=min(wait, 1.0))
-            except TimeoutError:
-                pass
+            await self._sleep(min(wait, 1.0))
 
     async def run_forever(self) -> None:
         sources = [sc for sc in self.config.sources if sc.enabled]
         async with Fetcher() as fetcher:
-            self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
+            self.scheduler = AsyncIOScheduler(timezone=UTC)
             self.scheduler.add_listener(self._on_job_event,
                                         EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for i, sc in enumerate(sources):
                 source = make_source(sc, fetcher, self.limits)
                 self.scheduler.add_job(
@@ -279,10 +277,8 @@ class App:
             if alerts:
                 self.work.set()
             self.work.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.work.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
 
     async def _outbox_loop(self) -> None:
         while not self.stop.is_set():
@@ -290,17 +286,11 @@ class App:
                 await self.outbox.run_due(self.stop)
             except MonitorError as exc:
                 log.error("outbox_error error=%r (retrying)", str(exc))
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=0.5)
-            except TimeoutError:
-                pass
+            await self._sleep(0.5)
 
     async def _reload_loop(self) -> None:
         while not self.stop.is_set():
-            try:
-                await asyncio.wait_for(self.stop.wait(), timeout=self.config.rules.reload_interval)
-            except TimeoutError:
-                pass
+            await self._sleep(self.config.rules.reload_interval)
             if self.watchlists.scan() == self.watchlists.fingerprint:
                 continue
             problems = await asyncio.to_thread(self.watchlists.load)
@@ -316,11 +306,16 @@ class App:
         for task in polls:
             task.cancel()
         deadline = self.config.scheduler.shutdown_deadline
-        done, pending = await asyncio.wait(workers, timeout=deadline)
+        _, pending = await asyncio.wait(workers, timeout=deadline)
         for task in pending:
             task.cancel()
         log.info("shutdown polls_cancelled=%d workers_abandoned=%d took=%.1fs", len(polls),
                  len(pending), time.monotonic() - started)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the daemon is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
     def queue_depths(self) -> dict[str, int]:
         return {ITEMS: self.queue.depth(ITEMS), ALERTS: self.queue.depth(ALERTS)}

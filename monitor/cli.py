@@ -1,4 +1,4 @@
-"""Command line: ``monitor run | check | match``.
+"""Command line: ``monitor run | check | match | status``.
 
 Exit codes: 0 success; 1 invalid config or watchlists (``check``, and ``run`` at
 start-up); 2 bad command-line usage; 3 a required service (queue, store) unreachable.
@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--rules", type=Path, action="append",
                        help="check these watchlist files or folders instead of config's")
     check.set_defaults(func=cmd_check)
+
+    status = sub.add_parser("status", help="sources' health, queue depths, dead letters")
+    status.add_argument("--config", type=Path, default=Path("config.yaml"))
+    status.set_defaults(func=cmd_status)
 
     match = sub.add_parser("match", help="run the matcher offline over items or a feed")
     match.add_argument("--rules", type=Path, action="append", required=True,
@@ -167,6 +171,51 @@ def _check_notify_names(config: Config, watchlists: list[Any]) -> list[Any]:
                 hint = f"; did you mean {close[0]!r}?" if close else f" (known: {known})"
                 out.append(Problem(wl.path, 1, 1, f"notify: unknown notifier {name!r}{hint}"))
     return out
+
+
+# --- status ------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    """Read-only view of the store and queues; exit 0 when every source's last poll
+    succeeded and nothing is dead-lettered, else 1 (usable as a health probe)."""
+    import datetime as dt
+
+    from monitor.queue.base import ALERTS, ITEMS
+    from monitor.queue.sqlite import SqliteQueue
+    from monitor.store.sqlite import SqliteStore
+
+    config = load_config(args.config)
+    store = SqliteStore(config.sqlite_path(config.store.url))
+    queue = SqliteQueue(config.resolve(config.queue.path))
+
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return "never"
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    healthy = True
+    print("sources:")
+    for sc in config.sources:
+        st = store.source_state(sc.name)
+        ok = st is not None and st.failures == 0
+        healthy &= ok or not sc.enabled
+        if st is None:
+            print(f"  {sc.name}: never polled")
+            continue
+        line = (f"  {sc.name}: {'ok' if ok else 'FAILING'} last_success={when(st.last_success)}"
+                f" items={st.items_total}")
+        if st.failures:
+            line += f" failures={st.failures} last_error={st.last_error!r}"
+        print(line)
+    counts = store.delivery_counts()
+    print(f"queues: items={queue.depth(ITEMS)} alerts={queue.depth(ALERTS)}")
+    print("deliveries: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    dead = [d for d in store.deliveries() if d["state"] == "dead"]
+    for d in dead:
+        print(f"  dead: alert={d['alert_id']} destination={d['destination']} "
+              f"reason={d['last_error']!r}")
+    store.close()
+    queue.close()
+    return EXIT_OK if healthy and not dead else EXIT_INVALID
 
 
 # --- match -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from monitor.notify.redact import install_redaction
 class _UtcFormatter(logging.Formatter):
     converter = __import__("time").gmtime
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return super().formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z"
 
 
@@ -29,4 +29,6 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("apscheduler", "kafka", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # slack_sdk logs each failed request at ERROR; the outbox logs one line per failure.
+    logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
     install_redaction()

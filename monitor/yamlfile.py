@@ -39,7 +39,8 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_YAML_BYTES) -> Any:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ConfigError([Problem(name, 1, 1, f"file is {size} bytes; the limit is {max_bytes}")])
+            message = f"file is {size} bytes; the limit is {max_bytes}"
+            raise ConfigError([Problem(name, 1, 1, message)])
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(name, 1, 1, f"not UTF-8 text: {exc.reason}")]) from exc

@@ -50,8 +50,9 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     lines = [str(p) for p in err.value.problems]
-    assert f"{path}:4:5: sources[0].interval: Value error, expected a duration such as 30s, 5m or 1h (got '5x')" in lines
-    assert any(line.startswith(f"{path}:7:5: sources[1].intervall: unknown field") for line in lines)
+    assert (f"{path}:4:5: sources[0].interval: Value error, expected a duration such as "
+            "30s, 5m or 1h (got '5x')") in lines
+    assert any(ln.startswith(f"{path}:7:5: sources[1].intervall: unknown field") for ln in lines)
 
 
 def test_non_http_feed_url_is_rejected(tmp_path: Path) -> None:

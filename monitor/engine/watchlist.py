@@ -140,7 +140,9 @@ def _cross_check(spec: WatchlistSpec, wl: Watchlist, root: Any, name: str) -> li
     for i, rule in enumerate(spec.rules):
         if rule.name in rule_names:
             line, col = position(root, ["rules", i, "name"])
-            problems.append(Problem(name, line, col, f"rules[{i}].name: duplicate rule {rule.name!r}"))
+            problems.append(
+                Problem(name, line, col, f"rules[{i}].name: duplicate rule {rule.name!r}")
+            )
         rule_names.add(rule.name)
         if not (rule.all or rule.any):
             line, col = position(root, ["rules", i])

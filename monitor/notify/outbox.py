@@ -100,7 +100,12 @@ class Outbox:
         notifier = self.notifiers[task.destination]
         alert = task.alert
         if task.ambiguous:
-            found = await asyncio.to_thread(notifier.reconcile, alert)
+            try:
+                found = await asyncio.to_thread(notifier.reconcile, alert)
+            except NotifyError as exc:  # cannot check now: check again later, never re-post
+                exc.ambiguous = True
+                await self._failed(task, exc)
+                return 0
             if found is not None:
                 await asyncio.to_thread(self.store.mark_sent, task, found.ref, reconciled=True)
                 self.stats.reconciled += 1

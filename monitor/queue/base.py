@@ -64,5 +64,5 @@ class Queue(ABC):
     def dead(self, topic: str) -> list[tuple[str, str]]:
         """Dead-lettered messages as (key, reason)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the connection."""

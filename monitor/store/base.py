@@ -102,5 +102,5 @@ class Store(ABC):
     @abstractmethod
     def deliveries(self, alert_id: str | None = None) -> list[dict[str, Any]]: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the connection."""

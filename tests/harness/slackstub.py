@@ -1,0 +1,552 @@
+"""SlackStub: a real, threaded Slack-compatible HTTP server on 127.0.0.1 (RELIABILITY.md §3.4).
+
+Endpoints:
+
+* ``POST /api/chat.postMessage`` (JSON or form body, ``Authorization: Bearer <token>``)
+* ``POST /api/conversations.history`` (newest first; ``oldest``/``latest``/``limit``/
+  ``cursor``; metadata only with ``include_all_metadata``, as Slack does; ids only)
+* ``POST /api/conversations.list`` (channels the stub has seen)
+* ``POST /services/<T>/<B>/<secret>`` (incoming webhook; answers ``ok``)
+
+Every request is appended to ``history`` (monotonic and wall time, path, headers, parsed
+body, the response given), and to a JSONL file when ``jsonl_path`` is set. Tests script the
+next replies with ``script([...])``; each entry is a ``Reply`` or a ``(status, headers, body)``
+tuple. ``Reply.stall`` and ``Reply.reset`` model the ambiguous case: the post is recorded
+(and, with ``accept=True``, stored as posted) but no reply ever arrives.
+
+Optional behaviours: ``rate_limit()`` turns on a per-channel leaky bucket (burst 5, 1/s,
+429 beyond), and ``validate`` (on by default) enforces Slack's documented size limits,
+answering ``invalid_blocks``/``msg_too_long`` like Slack.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import re
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
+_WEBHOOK_PATH = re.compile(r"^/services/([^/]+)/([^/]+)/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted reply. ``body``: dict → JSON, str → text, None → a default for ``status``.
+
+    ``normal``: handle the request as usual (after ``delay``). ``accept``: store the message
+    as posted first. ``stall``: hold the connection this long, then close it without a reply.
+    ``reset``: close with a TCP RST instead of replying.
+    """
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    normal: bool = False
+    accept: bool = False
+    delay: float = 0.0
+    stall: float = 0.0
+    reset: bool = False
+
+    @classmethod
+    def ok(cls, delay: float = 0.0) -> Reply:
+        return cls(normal=True, delay=delay)
+
+    @classmethod
+    def error(
+        cls, error: str, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        return cls(status=status, headers=dict(headers or {}), body={"ok": False, "error": error})
+
+    @classmethod
+    def ambiguous_stall(cls, seconds: float, accept: bool = True) -> Reply:
+        return cls(accept=accept, stall=seconds)
+
+    @classmethod
+    def ambiguous_reset(cls, accept: bool = True) -> Reply:
+        return cls(accept=accept, reset=True)
+
+
+def _as_reply(item: Reply | tuple[Any, ...]) -> Reply:
+    if isinstance(item, Reply):
+        return item
+    status, headers, body = ((*tuple(item), {}, None))[:3]
+    body = None if body is Ellipsis else body  # `(429, {...}, ...)`: the default body
+    return Reply(status=int(status), headers=dict(headers or {}), body=body)
+
+
+def limit_problem(message: Mapping[str, Any]) -> str | None:
+    """Slack's documented size limits; the error Slack would give, or None."""
+    text = message.get("text") or ""
+    blocks = message.get("blocks") or []
+    if not text and not blocks:
+        return "no_text"
+    if _u16(str(text)) > 40_000:
+        return "msg_too_long"
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        return "invalid_blocks"
+    return next((p for p in map(_block_problem, blocks) if p), None)
+
+
+def _u16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _text_of(obj: Any) -> str:
+    return str(obj.get("text") or "") if isinstance(obj, Mapping) else ""
+
+
+def _block_problem(block: Any) -> str | None:
+    if not isinstance(block, Mapping) or _u16(str(block.get("block_id") or "")) > 255:
+        return "invalid_blocks"
+    kind, text = block.get("type"), _text_of(block.get("text"))
+    fields = block.get("fields") or []
+    elements = block.get("elements") or []
+    too_long = (
+        (kind == "section" and (_u16(text) > 3_000 or len(fields) > 10))
+        or (kind == "header" and _u16(text) > 150)
+        or any(_u16(_text_of(f)) > 2_000 for f in fields)
+        or (kind == "context" and len(elements) > 10)
+        or any(_u16(_text_of(e)) > 3_000 for e in elements)
+    )
+    return "invalid_blocks" if too_long else None
+
+
+class _Bucket:
+    """Leaky bucket: ``burst`` tokens, refilled at ``rate`` per second."""
+
+    def __init__(self, burst: int, rate: float) -> None:
+        self.burst, self.rate = burst, rate
+        self.tokens, self.at = float(burst), time.monotonic()
+
+    def take(self) -> float | None:
+        """None when allowed, else seconds until a token is available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        return (1 - self.tokens) / self.rate
+
+
+class SlackStub:
+    """The server plus its state. Use as a context manager or call ``start``/``stop``."""
+
+    def __init__(
+        self,
+        token: str | None = "xoxb-stub-token",
+        jsonl_path: Path | None = None,
+        validate: bool = True,
+    ) -> None:
+        self.token = token  # None: any bearer token is accepted
+        self.jsonl_path = jsonl_path
+        self.validate = validate
+        self.history: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.channels: dict[str, str] = {}  # id -> name
+        self._scripts: dict[str, deque[Reply]] = {"post": deque(), "history": deque()}
+        self._buckets: dict[str, _Bucket] | None = None
+        self._bucket_args = (5, 1.0)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_ts = 0.0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    # -- lifecycle and addresses
+
+    def start(self) -> SlackStub:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SlackStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def webhook_url(self, secret: str = "WEBHOOK-SECRET", team: str = "T0", bot: str = "B0") -> str:
+        return f"http://127.0.0.1:{self.port}/services/{team}/{bot}/{secret}"
+
+    # -- scripting
+
+    def script(self, replies: Iterable[Reply | tuple[Any, ...]], kind: str = "post") -> None:
+        """Queue replies for the next requests of ``kind`` (``post``: chat.postMessage and
+        webhooks; ``history``: conversations.history). Normal handling resumes after."""
+        with self._lock:
+            self._scripts[kind].extend(_as_reply(r) for r in replies)
+
+    def rate_limit(self, burst: int = 5, per_second: float = 1.0) -> None:
+        """Answer 429 + Retry-After beyond a per-channel leaky bucket."""
+        with self._lock:
+            self._buckets, self._bucket_args = {}, (burst, per_second)
+
+    def add_message(self, channel: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a message as if posted earlier (to fill history for reconcile tests)."""
+        return self._store(self._channel_id(channel), body, via="seed")
+
+    # -- observations
+
+    def posts(self) -> list[dict[str, Any]]:
+        """Messages the stub accepted as posted, oldest first."""
+        with self._lock:
+            return list(self.messages)
+
+    def alert_ids(self) -> list[str | None]:
+        """The alert id of every accepted post: metadata, else the first block's block_id."""
+        return [message_alert_id(m) for m in self.posts()]
+
+    def requests(self, path_part: str = "") -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.history if path_part in r["path"]]
+
+    def wait_for_posts(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.posts()) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.posts()
+
+    # -- internals used by the handler
+
+    def _next_reply(self, kind: str) -> Reply | None:
+        with self._lock:
+            queue = self._scripts[kind]
+            return queue.popleft() if queue else None
+
+    def _begin(self, entry: dict[str, Any]) -> None:
+        """Record a request on arrival, so a stalled or reset one is visible at once."""
+        with self._lock:
+            self.history.append(entry)
+
+    def _finish(self, entry: dict[str, Any], response: dict[str, Any]) -> None:
+        with self._lock:
+            entry["response"] = response
+            if self.jsonl_path is not None:
+                with self.jsonl_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, default=str) + "\n")
+
+    def _channel_id(self, channel: str) -> str:
+        with self._lock:
+            if _CHANNEL_ID.fullmatch(channel):
+                self.channels.setdefault(channel, channel.lower())
+                return channel
+            name = channel.lstrip("#")
+            cid = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+            self.channels.setdefault(cid, name)
+            return cid
+
+    def _throttle(self, channel: str) -> float | None:
+        with self._lock:
+            if self._buckets is None:
+                return None
+            bucket = self._buckets.setdefault(channel, _Bucket(*self._bucket_args))
+            return bucket.take()
+
+    def _store(self, channel: str, body: Mapping[str, Any], via: str) -> dict[str, Any]:
+        with self._lock:
+            self._last_ts = max(time.time(), self._last_ts + 1e-6)
+            message = {
+                "ts": f"{self._last_ts:.6f}",
+                "channel": channel,
+                "via": via,
+                "t_mono": time.monotonic(),
+                "t_wall": time.time(),
+                **{
+                    k: body.get(k)
+                    for k in (
+                        "text",
+                        "blocks",
+                        "metadata",
+                        "unfurl_links",
+                        "unfurl_media",
+                        "link_names",
+                        "parse",
+                    )
+                },
+                "body": dict(body),
+            }
+            self.messages.append(message)
+            return message
+
+    def _history_page(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel") or "")
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or math.inf)
+        limit = max(1, min(int(params.get("limit") or 100), 999))
+        offset = _decode_cursor(str(params.get("cursor") or ""))
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            found = [
+                m
+                for m in reversed(self.messages)
+                if m["channel"] == channel and oldest < float(m["ts"]) < latest
+            ]
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        return {
+            "ok": True,
+            "messages": [_as_history_message(m, with_meta) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": _encode_cursor(offset + limit) if more else ""},
+        }
+
+
+def message_alert_id(message: Mapping[str, Any]) -> str | None:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {} if isinstance(metadata, Mapping) else {}
+    if isinstance(payload, Mapping) and payload.get("alert_id"):
+        return str(payload["alert_id"])
+    blocks = message.get("blocks") or []
+    if blocks and isinstance(blocks[0], Mapping):
+        return blocks[0].get("block_id")
+    return None
+
+
+def _as_history_message(message: Mapping[str, Any], with_meta: bool) -> dict[str, Any]:
+    out = {
+        "type": "message",
+        "ts": message["ts"],
+        "text": message.get("text") or "",
+        "blocks": message.get("blocks") or [],
+    }
+    if with_meta and message.get("metadata"):
+        out["metadata"] = message["metadata"]
+    return out
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)[1])
+    except (ValueError, IndexError):
+        return 0
+
+
+def _parse_body(content_type: str, raw: bytes, query: str) -> dict[str, Any]:
+    params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
+    if "json" in content_type:
+        loaded = json.loads(raw.decode("utf-8") or "{}")
+        params.update(loaded if isinstance(loaded, dict) else {"_json": loaded})
+        return params
+    params.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()})
+    for key in ("blocks", "metadata", "attachments"):  # form posts carry these as JSON text
+        if isinstance(params.get(key), str):
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(params[key])
+    return params
+
+
+def _make_handler(stub: SlackStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(_StubHandler):
+        pass
+
+    Handler.stub = stub
+    return Handler
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    stub: SlackStub
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the stub's history is the record."""
+
+    def do_POST(self) -> None:
+        started = (time.monotonic(), time.time())
+        split = urlsplit(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = _parse_body(self.headers.get("Content-Type") or "", raw, split.query)
+        except ValueError:
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        entry = {
+            "t_mono": started[0],
+            "t_wall": started[1],
+            "method": "POST",
+            "path": split.path,
+            "headers": dict(self.headers.items()),
+            "body": body,
+            "response": None,
+        }
+        self.stub._begin(entry)
+        self.stub._finish(entry, self._dispatch(split.path, body))
+
+    def _dispatch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path == "/api/chat.postMessage":
+            return self._post(body)
+        if path == "/api/conversations.history":
+            return self._history(body)
+        if path == "/api/conversations.list":
+            return self._authed(body) or self._json(200, {}, self._channel_list())
+        match = _WEBHOOK_PATH.match(path)
+        if match:
+            return self._webhook(body, f"webhook:{match.group(1)}/{match.group(2)}")
+        return self._json(404, {}, {"ok": False, "error": "unknown_method"})
+
+    # -- endpoints
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        scripted = self._scripted("post", body, via="api")
+        if scripted is not None:
+            return scripted
+        denied = self._authed(body)
+        if denied:
+            return denied
+        channel = self.stub._channel_id(str(body.get("channel") or ""))
+        problem = limit_problem(body) if self.stub.validate else None
+        if problem:
+            return self._json(200, {}, {"ok": False, "error": problem})
+        wait = self.stub._throttle(channel)
+        if wait is not None:
+            retry = {"Retry-After": str(math.ceil(wait))}
+            return self._json(429, retry, {"ok": False, "error": "ratelimited"})
+        message = self.stub._store(channel, body, via="api")
+        return self._json(
+            200,
+            {},
+            {
+                "ok": True,
+                "channel": channel,
+                "ts": message["ts"],
+                "message": {"text": message["text"]},
+            },
+        )
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        scripted = self._scripted("history", body, via="api")
+        if scripted is not None:
+            return scripted
+        return self._authed(body) or self._json(200, {}, self.stub._history_page(body))
+
+    def _webhook(self, body: dict[str, Any], channel: str) -> dict[str, Any]:
+        scripted = self._scripted("post", body, via="webhook", channel=channel)
+        if scripted is not None:
+            return scripted
+        problem = limit_problem(body) if self.stub.validate else None
+        if problem:
+            return self._text(400, {}, "invalid_blocks" if problem != "no_text" else "no_text")
+        wait = self.stub._throttle(channel)
+        if wait is not None:
+            return self._text(429, {"Retry-After": str(math.ceil(wait))}, "rate_limited")
+        self.stub._store(channel, body, via="webhook")
+        return self._text(200, {}, "ok")
+
+    def _channel_list(self) -> dict[str, Any]:
+        with self.stub._lock:
+            channels = [{"id": cid, "name": name} for cid, name in self.stub.channels.items()]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def _authed(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        header = self.headers.get("Authorization") or ""
+        given = header[7:] if header.startswith("Bearer ") else str(body.get("token") or "")
+        if not given:
+            return self._json(200, {}, {"ok": False, "error": "not_authed"})
+        if self.stub.token is not None and given != self.stub.token:
+            return self._json(200, {}, {"ok": False, "error": "invalid_auth"})
+        return None
+
+    # -- scripted behaviours
+
+    def _scripted(
+        self, kind: str, body: dict[str, Any], via: str, channel: str | None = None
+    ) -> dict[str, Any] | None:
+        reply = self.stub._next_reply(kind)
+        if reply is None:
+            return None
+        if reply.delay:
+            self.stub._stop.wait(reply.delay)
+        if reply.normal:
+            return None
+        if reply.accept:
+            target = channel or self.stub._channel_id(str(body.get("channel") or ""))
+            self.stub._store(target, body, via=via)
+        if reply.reset:
+            if reply.stall:
+                self.stub._stop.wait(reply.stall)
+            return self._rst()
+        if reply.stall:
+            self.stub._stop.wait(reply.stall)
+            self.close_connection = True
+            return {"action": "stall", "seconds": reply.stall, "accepted": reply.accept}
+        if isinstance(reply.body, str):
+            return self._text(reply.status, reply.headers, reply.body)
+        default = {"ok": reply.status == 200} | (
+            {}
+            if reply.status == 200
+            else {"error": "ratelimited" if reply.status == 429 else f"http_{reply.status}"}
+        )
+        return self._json(
+            reply.status, reply.headers, reply.body if reply.body is not None else default
+        )
+
+    def _rst(self) -> dict[str, Any]:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+        return {"action": "reset"}
+
+    # -- responses
+
+    def _json(self, status: int, headers: Mapping[str, str], body: Any) -> dict[str, Any]:
+        return self._send(
+            status, headers, json.dumps(body), "application/json; charset=utf-8", body
+        )
+
+    def _text(self, status: int, headers: Mapping[str, str], body: str) -> dict[str, Any]:
+        return self._send(status, headers, body, "text/html; charset=utf-8", body)
+
+    def _send(
+        self, status: int, headers: Mapping[str, str], text: str, ctype: str, logged: Any
+    ) -> dict[str, Any]:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+        return {"status": status, "headers": dict(headers), "body": logged}
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening (for 'connection refused')."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
