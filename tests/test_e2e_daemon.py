@@ -1,0 +1,145 @@
+"""The long-running daemon: scheduling, backoff, no overlapping polls, hot reload, dedupe,
+and the other source kinds, against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.daemon import Daemon, base_config, run_monitor, write_config
+from tests.harness.feeds import Entry, rss
+from tests.harness.feedstub import FeedStub
+from tests.harness.slackstub import SlackStub
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def webapi(stub: SlackStub) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    notifier = {"name": "slack", "type": "slack", "token": "${SLACK_BOT_TOKEN}",
+                "channel": "#alerts", "api_url": "${SLACK_API_URL}"}
+    return [notifier], {"SLACK_BOT_TOKEN": stub.token or "", "SLACK_API_URL": stub.api_url}
+
+
+def wait_until(predicate: Any, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_failing_source_backs_off_while_healthy_one_keeps_schedule(
+    tmp_path: Path, feed_stub: FeedStub
+) -> None:
+    healthy = feed_stub.serve("/ok.xml", rss([Entry("Weather today", "https://n.example/w")]))
+    broken = feed_stub.status("/broken.xml", 500, b"<html>oops</html>")
+    slow = feed_stub.slowloris("/slow.xml", interval=0.5, max_seconds=20)
+    config = write_config(tmp_path / "config.yaml", base_config(
+        tmp_path, [{"name": "ok", "url": healthy, "interval": "1s", "jitter": 0},
+                   {"name": "broken", "url": broken, "interval": "1s", "jitter": 0},
+                   {"name": "slow", "url": slow, "interval": "1s", "jitter": 0}],
+        [{"name": "console", "type": "console"}],
+        fetch={"total_deadline": "2.5s"}))
+    daemon = Daemon(config)
+    time.sleep(9)
+    stopped = daemon.stop()
+    assert stopped.code == 0, stopped.stderr
+
+    ok_polls = feed_stub.requests_for("/ok.xml")
+    assert len(ok_polls) >= 6, "the healthy feed kept its 1 s schedule"
+    broken_times = [r.time for r in feed_stub.requests_for("/broken.xml")]
+    gaps = [b - a for a, b in zip(broken_times, broken_times[1:], strict=False)]
+    assert 2 <= len(broken_times) <= 5, broken_times
+    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
+    slow_times = [r.time for r in feed_stub.requests_for("/slow.xml")]
+    assert all(b - a >= 2.4 for a, b in zip(slow_times, slow_times[1:], strict=False)), \
+        "a poll of one source never overlaps the previous one"
+    assert re.search(r"poll_failed source=broken .*retryable=yes failures=2", stopped.stderr)
+    assert re.search(r"poll_failed source=slow .*reason=deadline", stopped.stderr)
+
+
+def test_invalid_watchlist_edit_keeps_previous_version(
+    tmp_path: Path, feed_stub: FeedStub
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    watchlist = rules / "iraq.yaml"
+    watchlist.write_text("terms:\n  - name: Rutba\n    kind: place\n")
+    feed = feed_stub.serve("/f.xml", rss([]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        data = base_config(tmp_path, [{"name": "f", "url": feed, "interval": "1s", "jitter": 0}],
+                           notifiers)
+        data["rules"] = {"paths": [str(rules)], "reload_interval": "0.5s"}
+        config = write_config(tmp_path / "config.yaml", data)
+        daemon = Daemon(config, env)
+        assert wait_until(lambda: feed_stub.requests_for("/f.xml"), 15)
+        watchlist.write_text("terms: [unclosed\n")
+        time.sleep(1.5)
+        feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1")]))
+        assert wait_until(lambda: len(slack.posts()) == 1, 15), "the old version still alerts"
+        watchlist.write_text("terms:\n  - name: Mosul\n    kind: place\n")
+        time.sleep(1.5)
+        feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1"),
+                                       Entry("Rutba again", "https://n.example/2"),
+                                       Entry("Floods in Mosul", "https://n.example/3")]))
+        assert wait_until(lambda: len(slack.posts()) == 2, 15)
+        time.sleep(1)
+        stopped = daemon.stop()
+    assert stopped.code == 0
+    assert "Mosul" in str(slack.posts()[1]), "the fixed file took over"
+    assert re.search(rf"{re.escape(str(watchlist))}:2:1: YAML syntax", stopped.stderr)
+    assert "stays in force" in stopped.stderr
+
+
+def test_same_story_with_tracking_parameters_alerts_once(
+    tmp_path: Path, feed_stub: FeedStub
+) -> None:
+    story = Entry("Officials visit Rutba", "https://n.example/story?id=7", guid="g-1")
+    again = Entry("Officials visit Rutba", "https://N.example/story?utm_source=rss&id=7#top",
+                  guid="g-2")
+    url = feed_stub.serve("/f.xml", rss([story]))
+    other = feed_stub.serve("/g.xml", rss([again]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        config = write_config(tmp_path / "config.yaml", base_config(
+            tmp_path, [{"name": "f", "url": url}], notifiers))
+        assert run_monitor("run", "--once", "--config", str(config), env=env).code == 0
+        config = write_config(tmp_path / "config.yaml", base_config(
+            tmp_path, [{"name": "f", "url": url}, {"name": "g", "url": other}], notifiers))
+        assert run_monitor("run", "--once", "--config", str(config), env=env).code == 0
+        assert len(slack.posts()) == 1
+
+
+def test_json_api_and_file_sources_from_config_alone(
+    tmp_path: Path, feed_stub: FeedStub
+) -> None:
+    gdelt = {"articles": [
+        {"url": "https://n.example/gdelt-1", "title": "Iraq receives Syrian officers in Rutba",
+         "seendate": "20250214T100000Z", "language": "English", "domain": "n.example"},
+        {"url": "https://n.example/gdelt-2", "title": "Markets rally on rate hopes",
+         "seendate": "20250214T110000Z", "language": "English", "domain": "n.example"},
+    ]}
+    api = feed_stub.serve("/api", json.dumps(gdelt).encode(), "application/json")
+    local = tmp_path / "local.xml"
+    local.write_bytes(rss([Entry("Fuad Hussein in Anbar", "https://n.example/local")]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        sources = [
+            {"name": "gdelt", "type": "json", "url": api, "items": "articles",
+             "fields": {"id": "url", "url": "url", "title": "title", "published": "seendate",
+                        "language": "language"}},
+            {"name": "local", "url": local.as_uri()},
+        ]
+        config = write_config(tmp_path / "config.yaml", base_config(tmp_path, sources, notifiers))
+        result = run_monitor("run", "--once", "--config", str(config), env=env)
+        assert result.code == 0, result.stderr
+        texts = sorted(str(p.get("text")) for p in slack.posts())
+    assert len(texts) == 2, texts
+    assert any("Rutba" in t for t in texts) and any("Fuad Hussein" in t for t in texts)
