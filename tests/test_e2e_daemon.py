@@ -3,6 +3,7 @@ and the other source kinds, against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -54,11 +55,11 @@ def test_failing_source_backs_off_while_healthy_one_keeps_schedule(
     ok_polls = feed_stub.requests_for("/ok.xml")
     assert len(ok_polls) >= 6, "the healthy feed kept its 1 s schedule"
     broken_times = [r.time for r in feed_stub.requests_for("/broken.xml")]
-    gaps = [b - a for a, b in zip(broken_times, broken_times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(broken_times)]
     assert 2 <= len(broken_times) <= 5, broken_times
-    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False)), gaps
+    assert all(later > earlier for earlier, later in itertools.pairwise(gaps)), gaps
     slow_times = [r.time for r in feed_stub.requests_for("/slow.xml")]
-    assert all(b - a >= 2.4 for a, b in zip(slow_times, slow_times[1:], strict=False)), \
+    assert all(b - a >= 2.4 for a, b in itertools.pairwise(slow_times)), \
         "a poll of one source never overlaps the previous one"
     assert re.search(r"poll_failed source=broken .*retryable=yes failures=2", stopped.stderr)
     assert re.search(r"poll_failed source=slow .*reason=deadline", stopped.stderr)
