@@ -33,7 +33,7 @@ from monitor.queue.base import ALERTS, ITEMS, Queue
 from monitor.queue.sqlite import SqliteQueue
 from monitor.sources.base import Source
 from monitor.sources.fetch import Fetcher, FetchLimits
-from monitor.sources.jsonapi import JsonApiSource
+from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS, JsonApiSource
 from monitor.sources.rss import RssSource
 from monitor.stages import intake_batch, match_batch, poll
 from monitor.store.base import Store
@@ -116,6 +116,10 @@ class WatchlistSet:
 
 
 def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits) -> Source:
+    if sc.type == "gdelt":
+        return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or GDELT_ITEMS,
+                             fields=sc.fields or GDELT_FIELDS, limits=limits,
+                             max_items=sc.max_items)
     if sc.type == "json":
         return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or "", fields=sc.fields or {},
                              limits=limits, max_items=sc.max_items)

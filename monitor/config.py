@@ -53,13 +53,13 @@ class _Strict(BaseModel):
 
 class SourceConfig(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["rss", "json"] = "rss"
+    type: Literal["rss", "json", "gdelt"] = "rss"
     url: str = Field(min_length=1)
     interval: Duration = 300.0
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
     enabled: bool = True
     max_items: int = Field(default=500, ge=1, le=50_000)
-    items: str | None = None  # json: JMESPath to the list of items
+    items: str | None = None  # json: JMESPath to the list of items (gdelt: preset)
     fields: dict[str, str] | None = None  # json: Item field -> JMESPath
 
     @model_validator(mode="after")

@@ -1,0 +1,175 @@
+"""RssSource: RSS 0.9x/1.0/2.0, Atom, RDF and JSON Feed through one fetch-and-parse path.
+
+The bytes come from :class:`~monitor.sources.fetch.Fetcher` (caps, deadline, redirect
+policy), are screened by :func:`~monitor.sources.xmlguard.check_xml`, and reach feedparser
+only as ``io.BytesIO`` — never as a str, path or URL, which feedparser would open itself
+(RELIABILITY.md B6, P06). The response headers go with them, lower-cased, so feedparser sees
+the declared charset and can resolve relative links against the final URL.
+
+feedparser 6.0.x does not read JSON Feed (that arrived on its unreleased main branch), so a
+JSON body is mapped with the JSON Feed 1/1.1 field map of :mod:`~monitor.sources.jsonapi`
+and its HTML is passed through feedparser's own sanitizer, so both kinds of feed look alike.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import feedparser
+from feedparser.sanitizer import _sanitize_html
+
+from monitor.errors import SourceError
+from monitor.models import Item
+from monitor.sources.base import Cursor, PollResult, Source
+from monitor.sources.canonical import canonical_url, cap, iso_from_struct, item_key, newest
+from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, redact_url
+from monitor.sources.jsonapi import JSON_FEED_FIELDS, FieldMap, load_json, map_items
+from monitor.sources.xmlguard import check_xml
+
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+                         re.IGNORECASE | re.DOTALL)  # fmt: skip
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:\-]+)", re.IGNORECASE)
+_JSON_FEED = FieldMap.compile("items", JSON_FEED_FIELDS)
+
+
+class RssSource(Source):
+    """One syndication feed. Keeps no state: ETag and Last-Modified travel in the cursor.
+
+    Raises (from :meth:`poll`) SourceError naming the source, URL and parser message when
+    the body is empty, is an HTML page, or cannot be parsed into any entry.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        fetcher: Fetcher,
+        limits: FetchLimits | None = None,
+        max_items: int = 500,
+    ) -> None:
+        self.name, self.url = name, url
+        self._fetcher = fetcher
+        self._limits = limits or FetchLimits()
+        self._max_items = max_items
+
+    @property
+    def _where(self) -> str:
+        return f"source={self.name} url={redact_url(self.url)}"
+
+    async def poll(self, cursor: Cursor | None) -> PollResult:
+        cursor = cursor or Cursor()
+        result = await self._fetcher.fetch(
+            self.url, cursor.etag, cursor.last_modified, self._limits
+        )
+        fresh = Cursor(
+            result.etag or (cursor.etag if result.not_modified else None),
+            result.last_modified or (cursor.last_modified if result.not_modified else None),
+            dict(cursor.extra),
+        )
+        if result.not_modified:
+            return PollResult([], fresh, not_modified=True)
+        items, warnings = self.parse(result)
+        if len(items) > self._max_items:
+            warnings.append(
+                f"{self._where}: kept the newest {self._max_items} of {len(items)} items"
+            )
+            items = newest(items, self._max_items, lambda item: item.published)
+        return PollResult(items, fresh, warnings=warnings)
+
+    def parse(self, result: FetchResult) -> tuple[list[Item], list[str]]:
+        """Items and warnings from one fetched response (no I/O)."""
+        body = result.body
+        if not body.strip():
+            raise SourceError(f"{self._where}: empty response body (HTTP {result.status})")
+        if _is_json(body, result.headers):
+            return self._parse_json_feed(body)
+        check_xml(body, _charset(result.headers))
+        if _HTML_START.match(body.lstrip(b"\xef\xbb\xbf")):
+            raise SourceError(f"{self._where}: got an HTML page, not a feed", retryable=False)
+        return self._parse_xml(body, result)
+
+    def _parse_json_feed(self, body: bytes) -> tuple[list[Item], list[str]]:
+        document = load_json(body, self._where)
+        if not isinstance(document, dict) or "items" not in document:
+            raise SourceError(f"{self._where}: JSON body is not a JSON Feed", retryable=False)
+        items, warnings = map_items(document, _JSON_FEED, self.name, self._where)
+        return [_sanitized(item) for item in items], warnings
+
+    def _parse_xml(self, body: bytes, result: FetchResult) -> tuple[list[Item], list[str]]:
+        headers = dict(result.headers)
+        if result.url.startswith(("http://", "https://")):
+            headers.setdefault("content-location", result.url)
+        try:
+            parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+        except Exception as exc:  # feedparser promises not to raise; a bug must not crash a poll
+            raise SourceError(f"{self._where}: feed parser failed: {exc!r}") from exc
+        entries = parsed.get("entries") or []
+        problem = str(parsed.get("bozo_exception") or "") if parsed.get("bozo") else ""
+        if not entries:
+            self._raise_if_not_a_feed(parsed, problem)
+            return [], []
+        language = (parsed.get("feed") or {}).get("language")
+        items, skipped = [], 0
+        for entry in entries:
+            try:
+                items.append(self._entry_item(entry, language))
+            except (TypeError, ValueError, AttributeError):
+                skipped += 1  # an entry feedparser built oddly costs only itself
+        warnings = [f"{self._where}: feed is malformed but parsed: {problem}"] if problem else []
+        if skipped:
+            warnings.append(f"{self._where}: skipped {skipped} unusable entries")
+        return items, warnings
+
+    def _raise_if_not_a_feed(self, parsed: Any, problem: str) -> None:
+        if problem:
+            raise SourceError(f"{self._where}: cannot parse feed: {problem}")
+        if not parsed.get("version"):
+            raise SourceError(f"{self._where}: not a recognised feed format", retryable=False)
+
+    def _entry_item(self, entry: Any, language: str | None) -> Item:
+        guid = _str(entry.get("id"))
+        link = _str(entry.get("link"))
+        title = cap(_str(entry.get("title")), "title")
+        published = iso_from_struct(entry.get("published_parsed") or entry.get("updated_parsed"))
+        content = "\n\n".join(_str(part.get("value")) for part in entry.get("content") or [])
+        detail = entry.get("title_detail") or {}
+        return Item(
+            id=guid or canonical_url(link) or item_key(guid, link, title, published, self.name),
+            source=self.name,
+            url=link,
+            title=title,
+            summary=cap(_str(entry.get("summary")), "summary"),
+            content=cap(content, "content"),
+            published=published,
+            language=_str(detail.get("language") or language) or None,
+            guid=guid,
+            key=item_key(guid, link, title, published, self.name),
+        )
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _charset(headers: dict[str, str]) -> str | None:
+    match = _CHARSET.search(headers.get("content-type", ""))
+    return match.group(1) if match else None
+
+
+def _is_json(body: bytes, headers: dict[str, str]) -> bool:
+    kind = headers.get("content-type", "").lower()
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return start == b"{" or ("json" in kind and start in (b"{", b"["))
+
+
+def _sanitized(item: Item) -> Item:
+    """JSON Feed HTML through feedparser's sanitizer, as feedparser does for XML feeds."""
+    return Item(
+        **{
+            **item.to_dict(),
+            "summary": _sanitize_html(item.summary, "utf-8", "text/html"),
+            "content": _sanitize_html(item.content, "utf-8", "text/html"),
+        }
+    )
