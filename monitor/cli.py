@@ -1,4 +1,4 @@
-"""Command line: ``monitor run | check | match | status``.
+"""Command line: ``monitor run | check | match | backtest | status``.
 
 Exit codes: 0 success; 1 invalid config or watchlists (``check``, and ``run`` at
 start-up); 2 bad command-line usage; 3 a required service (queue, store) unreachable.
@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--rules", type=Path, action="append",
                        help="check these watchlist files or folders instead of config's")
     check.set_defaults(func=cmd_check)
+
+    backtest = sub.add_parser("backtest", help="replay stored items through a watchlist")
+    backtest.add_argument("--config", type=Path, default=Path("config.yaml"))
+    backtest.add_argument("--rules", type=Path, action="append", required=True,
+                          help="candidate watchlist file or folder (repeatable)")
+    backtest.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, …")
+    backtest.set_defaults(func=cmd_backtest)
 
     status = sub.add_parser("status", help="sources' health, queue depths, dead letters")
     status.add_argument("--config", type=Path, default=Path("config.yaml"))
@@ -132,6 +139,7 @@ async def _with_signals(app: Any, work: Any) -> None:
 # --- check -------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.engine.watchlist import load_watchlists
+    from monitor.lint import lint
 
     problems = []
     config: Config | None = None
@@ -149,11 +157,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems.extend(_check_notify_names(config, watchlists))
     for p in problems:
         print(p)
+    warnings = lint(watchlists)
+    for w in warnings:
+        print(w)
     terms = sum(len(w.terms) for w in watchlists)
     if problems:
         print(f"{len(problems)} problem(s); {len(watchlists)} watchlist(s) valid", file=sys.stderr)
         return EXIT_INVALID
-    print(f"ok: {len(watchlists)} watchlist(s), {terms} term(s)")
+    print(f"ok: {len(watchlists)} watchlist(s), {terms} term(s), {len(warnings)} warning(s)")
     return EXIT_OK
 
 
@@ -171,6 +182,34 @@ def _check_notify_names(config: Config, watchlists: list[Any]) -> list[Any]:
                 hint = f"; did you mean {close[0]!r}?" if close else f" (known: {known})"
                 out.append(Problem(wl.path, 1, 1, f"notify: unknown notifier {name!r}{hint}"))
     return out
+
+
+# --- backtest ----------------------------------------------------------------------------
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import time
+
+    from monitor.backtest import backtest, render
+    from monitor.config import parse_duration
+    from monitor.engine.watchlist import load_watchlists
+    from monitor.store.sqlite import SqliteStore
+
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        print(f"monitor backtest: --since: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_config(args.config)
+    candidate, problems = load_watchlists(args.rules)
+    if problems:
+        raise ConfigError(problems)
+    current, _ = load_watchlists(config.rule_paths)
+    store = SqliteStore(config.sqlite_path(config.store.url))
+    try:
+        items = store.items_since(time.time() - window)
+    finally:
+        store.close()
+    print(render(backtest(candidate, current, items), args.since))
+    return EXIT_OK
 
 
 # --- status ------------------------------------------------------------------------------
