@@ -1,0 +1,222 @@
+"""Watchlists compiled into one candidate index, so an item costs O(its words), not O(terms).
+
+Every spelling (name or alias) of every term is tokenised with the same normaliser as item
+text. Only its *anchor* tokens are indexed — the rarest token across the whole watchlist set
+plus any token used by few spellings (a person's surname, a place name) — under three keys:
+the exact key, the consonant skeleton, and the SymSpell deletion-1 neighbours of the key
+(typos). A text word looks up the same keys once (results are cached per distinct word) and
+each posting points at (spelling, token position); ``matcher.py`` then verifies the whole
+spelling around that word.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from monitor.engine.names import (
+    COMMON_GIVEN_NAMES,
+    FEMALE_GIVEN_NAMES,
+    HONORIFICS,
+    NAME_STOPWORDS,
+    ORG_GENERIC,
+    canonical_given_name,
+)
+from monitor.engine.normalize import IGNORABLE, Form, readings, strong_readings
+from monitor.engine.tokens import Token, tokenize
+from monitor.models import Term, Watchlist
+
+ANCHOR_DF_CAP = 8  # tokens shared by more spellings than this are not anchors (unless rarest)
+MIN_TYPO_LEN = 5  # shorter tokens are never matched with an edit (too many near neighbours)
+MIN_TYPO_LEN_ALONE = 7  # the same for one-word terms, which have no other word to confirm them
+_IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
+
+
+def exact_text(raw: str) -> str:
+    """Case-sensitive comparison form for exact terms: NFKC, zero-width characters removed."""
+    return unicodedata.normalize("NFKC", raw).translate(_IGNORABLE_TABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class TermToken:
+    """One word of a spelling, in normalised form, with what the verifier needs to know."""
+
+    raw: str
+    form: Form
+    canon: str | None  # canonical given name (Ahmed -> ahmad)
+    generic: bool  # generic organisation word or function word: may be missing in a mention
+    stop: bool  # function word ("of", "for")
+    typo_min: int  # shortest key length that may match with an edit
+
+
+@dataclass(frozen=True, slots=True)
+class Spelling:
+    """One analyst-typed spelling of a term, ready to verify."""
+
+    index: int
+    watchlist: str
+    term: Term
+    text: str
+    tokens: tuple[TermToken, ...]
+    exact: bool  # whole-word, case-sensitive (``match: exact`` or an acronym)
+    exact_tokens: tuple[str, ...]
+    surname_ok: bool  # a person whose last word may stand alone ("Shaibani said")
+
+
+def is_acronym(text: str) -> bool:
+    """HTS, SDF, ISIS, SOHR: a single upper-case word of at most five letters."""
+    word = text.strip()
+    return word.isalpha() and word.isupper() and len(word) <= 5
+
+
+def _surname_ok(kind: str, tokens: Sequence[TermToken]) -> bool:
+    if kind != "person" or len(tokens) < 2:
+        return False
+    last = tokens[-1]
+    key = last.form.key
+    return len(key) >= 4 and key not in COMMON_GIVEN_NAMES and last.canon is None
+
+
+def compile_spelling(index: int, watchlist: str, term: Term, text: str) -> Spelling | None:
+    """Tokenise one spelling; None if it has no word at all."""
+    toks: list[Token] = list(tokenize(text, len(text)))
+    if term.kind == "person":
+        while len(toks) > 2 and toks[0].form.key in HONORIFICS:
+            toks = toks[1:]  # "President Bashar al-Assad": the title is not part of the name
+    if not toks:
+        return None
+    words = sum(t.form.key not in NAME_STOPWORDS for t in toks)
+    tokens = tuple(
+        TermToken(
+            t.raw, t.form, canonical_given_name(t.form.key),
+            t.form.key in ORG_GENERIC or t.form.key in NAME_STOPWORDS,
+            t.form.key in NAME_STOPWORDS,
+            MIN_TYPO_LEN if words > 1 else MIN_TYPO_LEN_ALONE,
+        )
+        for t in toks
+    )
+    exact = term.match == "exact" or is_acronym(text)
+    return Spelling(index, watchlist, term, text, tokens, exact,
+                    tuple(exact_text(t.raw) for t in toks), _surname_ok(term.kind, tokens))
+
+
+def deletions(key: str) -> set[str]:
+    """The key and every string one character shorter (SymSpell deletion-1 neighbourhood)."""
+    return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
+
+
+Posting = tuple[int, int]  # (spelling index, token position)
+
+
+class TermIndex:
+    """Postings for the anchor tokens of every spelling of every term.
+
+    Spelling words with the same key (and the same typo rule) form one *group*: a text word is
+    compared once per group, not once per spelling, and the comparison is cached per (text
+    word, group). Index keys point at groups; ``postings[group]`` lists where the group's
+    word is an anchor.
+    """
+
+    def __init__(self, watchlists: Iterable[Watchlist]) -> None:
+        self.spellings: list[Spelling] = []
+        for wl in watchlists:
+            for term in wl.terms:
+                for text in dict.fromkeys(term.spellings):
+                    sp = compile_spelling(len(self.spellings), wl.name, term, text)
+                    if sp is not None:
+                        self.spellings.append(sp)
+        self._share_surnames()
+        self.groups: list[TermToken] = []  # group id -> representative word
+        self.group_of: list[tuple[int, ...]] = []  # spelling index -> group id per word
+        self.postings: list[list[Posting]] = []  # group id -> anchor postings
+        self.by_exact: dict[str, list[Posting]] = defaultdict(list)
+        self.by_key: dict[str, set[int]] = defaultdict(set)
+        self.by_skel: dict[str, set[int]] = defaultdict(set)
+        self.by_deletion: dict[str, set[int]] = defaultdict(set)
+        self.known_keys: set[str] = set()
+        self._build()
+
+    def _share_surnames(self) -> None:
+        """A bare surname shared by several persons of one watchlist ("Assad" for Bashar,
+        Hafez and Maher al-Assad) is attributed to the first of them in file order — the
+        analyst lists the principal first; the others need their given name."""
+        owner: dict[tuple[str, str], str] = {}
+        for i, sp in enumerate(self.spellings):
+            if not sp.surname_ok or sp.tokens[0].form.key in FEMALE_GIVEN_NAMES:
+                continue  # a woman's bare surname needs "Mrs"/"Lady": no competition
+            key = (sp.watchlist, sp.tokens[-1].form.skel)
+            first = owner.setdefault(key, sp.term.id)
+            if first != sp.term.id:
+                self.spellings[i] = replace(sp, surname_ok=False)
+
+    def _group(self, tok: TermToken) -> int:
+        key = (tok.form.key, tok.typo_min, tok.raw[:1].isupper())
+        gid = self._gids.get(key)
+        if gid is None:
+            gid = self._gids[key] = len(self.groups)
+            self.groups.append(tok)
+            self.postings.append([])
+        return gid
+
+    def _build(self) -> None:
+        self._gids: dict[tuple[str, int, bool], int] = {}
+        df: Counter[str] = Counter()
+        for sp in self.spellings:
+            for key in {t.form.key for t in sp.tokens}:
+                df[key] += 1
+            self.known_keys.update(t.form.key for t in sp.tokens)
+            self.group_of.append(tuple(self._group(t) for t in sp.tokens))
+        for sp in self.spellings:
+            if sp.exact:
+                self.by_exact[sp.exact_tokens[0]].append((sp.index, 0))
+                continue
+            for pos in self._anchors(sp, df):
+                gid = self.group_of[sp.index][pos]
+                if not self.postings[gid]:
+                    self._post(self.groups[gid].form, gid)
+                self.postings[gid].append((sp.index, pos))
+
+    @staticmethod
+    def _anchors(sp: Spelling, df: Counter[str]) -> list[int]:
+        ranked = sorted(
+            (i for i, t in enumerate(sp.tokens) if not t.stop),
+            key=lambda i: (sp.tokens[i].generic, sp.tokens[i].form.common,
+                           df[sp.tokens[i].form.key], -len(sp.tokens[i].form.key)),
+        )
+        if not ranked:
+            ranked = list(range(len(sp.tokens)))
+        chosen = {ranked[0]}
+        chosen.update(i for i in ranked if df[sp.tokens[i].form.key] <= ANCHOR_DF_CAP
+                      and not sp.tokens[i].generic)
+        if sp.surname_ok:
+            chosen.add(len(sp.tokens) - 1)
+        return sorted(chosen)
+
+    def _post(self, form: Form, gid: int) -> None:
+        for r in strong_readings(form):
+            self.by_key[r.key].add(gid)
+            if len(r.skel) >= 2:
+                self.by_skel[r.skel].add(gid)
+            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
+                for d in deletions(r.key):
+                    self.by_deletion[d].add(gid)
+
+    def lookup(self, form: Form, fuzzy: bool = True) -> set[int]:
+        """Groups whose anchor word may equal ``form`` (to be verified by the caller).
+
+        With ``fuzzy`` false (a lower-case or common English word, which may only match
+        exactly) only the exact key is looked up.
+        """
+        found: set[int] = set()
+        for r in readings(form):
+            found.update(self.by_key.get(r.key, ()))
+            if r.script == "spoof" or not fuzzy or (r.script == "latin" and r.common):
+                continue
+            if len(r.skel) >= 2:
+                found.update(self.by_skel.get(r.skel, ()))
+            if r.script == "latin" and not r.common and len(r.key) >= MIN_TYPO_LEN - 1:
+                for d in deletions(r.key):
+                    found.update(self.by_deletion.get(d, ()))
+        return found

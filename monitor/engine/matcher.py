@@ -1,0 +1,303 @@
+"""FuzzyMatcher: candidate lookup on anchor words, then verification of whole spellings.
+
+Pipeline per field: tokenise (``normalize.tokenize``, offsets into the original field) ->
+for each word, the postings of the anchor tokens it may be (``index.TermIndex``, cached per
+distinct word) -> verify each posting by aligning the spelling's words around that word
+(``_align``) -> classify (full name, surname alone, organisation without its generic words)
+and apply precision guards -> resolve overlaps -> ``Match`` objects. Rules are applied in
+``match`` via ``rules.py``.
+
+Bounds: each field is cut at ``FIELD_CAP`` characters and words longer than
+``normalize.MAX_TOKEN_CHARS`` are only compared exactly, so pathological input costs at most
+linear time in ``FIELD_CAP``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitor.engine.base import Hit, Matcher
+from monitor.engine.context import guards_ok, partial_org_ok, surname_alone_ok
+from monitor.engine.english import COMMON_WORDS
+from monitor.engine.index import Spelling, TermIndex, exact_text
+from monitor.engine.names import (
+    ARTICLES_HYPHENATED,
+    COMMON_GIVEN_NAMES,
+    canonical_given_name,
+)
+from monitor.engine.normalize import token_form
+from monitor.engine.rules import Located, apply_rules
+from monitor.engine.similarity import compare
+from monitor.engine.tokens import Token, TokenList, tokenize
+from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
+
+_LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
+FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
+DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
+PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
+_CACHE_LIMIT = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A verified occurrence of one spelling in one field, before overlap resolution."""
+
+    spelling: Spelling
+    field: str
+    first: int  # index of the first and last matched word in the field's tokens
+    last: int
+    start: int  # character offsets into the original field
+    end: int
+    score: float
+    partial: bool
+    surname_only: bool
+    surface: str
+
+
+class FuzzyMatcher(Matcher):
+    """Every watchlist compiled into one index; ``find`` and ``match`` per item.
+
+    Immutable after construction except for bounded per-word caches, so one instance may be
+    shared by the threads of one process.
+    """
+
+    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
+        self.watchlists = tuple(watchlists)
+        self.index = TermIndex(self.watchlists)
+        self._by_name = {wl.name: wl for wl in self.watchlists}
+        self._cand_cache: dict[str, list[tuple[int, int, float]]] = {}
+        self._cmp_cache: dict[tuple[str, int], float] = {}
+        self._given_skels = frozenset(
+            f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
+        )
+
+    # ------------------------------------------------------------ public API
+
+    def find(self, item: Item) -> list[Match]:
+        return [self._to_match(f) for f in self._find(item)]
+
+    def match(self, item: Item) -> list[Hit]:
+        found = self._find(item)
+        hits: list[Hit] = []
+        for wl in self.watchlists:
+            mine = [f for f in found if f.spelling.watchlist == wl.name]
+            if not mine:
+                continue
+            located = [Located(self._to_match(f), f.first, f.last) for f in mine]
+            hit = apply_rules(wl, item, located)
+            if hit is not None:
+                hits.append(hit)
+        return hits
+
+    # ------------------------------------------------------------ per item
+
+    def _find(self, item: Item) -> list[Found]:
+        found: list[Found] = []
+        conflicts: set[str] = set()
+        for name in MATCH_FIELDS:
+            text = item.field_text(name)
+            if text:
+                found.extend(self._find_field(name, text, conflicts))
+        if conflicts:
+            found = [f for f in found
+                     if not (f.surname_only and f.spelling.term.id in conflicts)]
+        return _resolve(found)
+
+    def _find_field(self, name: str, text: str, conflicts: set[str]) -> list[Found]:
+        toks = tokenize(text, FIELD_CAP)
+        out: list[Found] = []
+        cache = self._cand_cache
+        for p, raw in enumerate(toks.raws):
+            cands = cache.get(raw)
+            if cands is None:
+                cands = self._candidates(toks[p])
+            for sp_index, pos, score in cands:
+                sp = self.index.spellings[sp_index]
+                got = (self._align_exact(sp, toks, p) if sp.exact
+                       else self._align(sp, pos, p, score, toks))
+                if got is None:
+                    continue
+                f = self._classify(sp, got, toks, name, text, conflicts)
+                if f is not None:
+                    out.append(f)
+        return out
+
+    def _candidates(self, tok: Token) -> list[tuple[int, int, float]]:
+        """(spelling, position, score) of every anchor this word matches; cached per word."""
+        cached = self._cand_cache.get(tok.raw)
+        if cached is not None:
+            return cached
+        index = self.index
+        result = [(sp_index, pos, 100.0) for sp_index, pos in
+                  index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
+        form = tok.form
+        fuzzy = form.script != "latin" or tok.cap or tok.upper
+        for gid in index.lookup(form, fuzzy):
+            score = self._cmp_group(tok, gid)
+            if score > 0:
+                result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
+        if len(self._cand_cache) > _CACHE_LIMIT:
+            self._cand_cache.clear()
+        self._cand_cache[tok.raw] = result
+        return result
+
+    def _cmp(self, tok: Token, sp_index: int, pos: int) -> float:
+        return self._cmp_group(tok, self.index.group_of[sp_index][pos])
+
+    def _cmp_group(self, tok: Token, gid: int) -> float:
+        key = (tok.raw, gid)
+        score = self._cmp_cache.get(key)
+        if score is None:
+            score = compare(tok.form, self.index.groups[gid], self.index.known_keys)
+            if (score and score < 100 and tok.form.script == "latin" and not tok.cap
+                    and not tok.upper and canonical_given_name(tok.form.key) is None):
+                score = 0.0  # a lower-case word is not fuzzily a name ("sharia"); "ibn" is
+            if len(self._cmp_cache) > _CACHE_LIMIT:
+                self._cmp_cache.clear()
+            self._cmp_cache[key] = score
+        return score
+
+    # ------------------------------------------------------------ verification
+
+    def _align_exact(self, sp: Spelling, toks: TokenList,
+                     p: int) -> dict[int, tuple[int, float]] | None:
+        n = len(sp.exact_tokens)
+        if p + n > len(toks):
+            return None
+        for i in range(1, n):
+            t = toks[p + i]
+            if not t.joined or exact_text(_strip_possessive(t.raw)) != sp.exact_tokens[i]:
+                return None
+        return {i: (p + i, 100.0) for i in range(n)}
+
+    def _align(self, sp: Spelling, j: int, p: int, score: float,
+               toks: TokenList) -> dict[int, tuple[int, float]]:
+        """Spelling word -> (text word, score), grown left and right from anchor j at p.
+
+        Words must be adjacent (no punctuation between); a spelling's function word may be
+        missing; once per person, an extra capitalised word may stand inside the name (a
+        patronymic: "Ahmed Hussein al-Sharaa") or a middle word of the spelling may be left out
+        ("Mohammed al-Sudani" for Mohammed Shia al-Sudani).
+        """
+        got = {j: (p, score)}
+        skipped = False
+        for step in (-1, 1):
+            i, ti = j + step, p + step
+            while 0 <= i < len(sp.tokens):
+                if not 0 <= ti < len(toks) or not toks[max(ti, ti - step)].joined:
+                    break
+                s = self._cmp(toks[ti], sp.index, i)
+                if s:
+                    got[i] = (ti, s)
+                    i, ti = i + step, ti + step
+                    continue
+                if sp.tokens[i].stop:
+                    i += step
+                    continue
+                nxt = ti + step
+                if (toks[ti].form.key in _LOOSE_ARTICLES and 0 <= nxt < len(toks)
+                        and toks[max(nxt, ti)].joined):
+                    ti = nxt  # "Deir Ez Zor": an article written as a separate word
+                    continue
+                if not skipped and sp.term.kind == "person":
+                    if ((toks[ti].cap or toks[ti].form.script == "arabic")
+                            and 0 <= nxt < len(toks) and toks[max(nxt, ti)].joined):
+                        s = self._cmp(toks[nxt], sp.index, i)
+                        if s:  # an extra middle name in the text
+                            skipped = True
+                            got[i] = (nxt, s)
+                            i, ti = i + step, nxt + step
+                            continue
+                    after = i + step
+                    if 0 < after < len(sp.tokens) - 1 or after == 0:
+                        s = self._cmp(toks[ti], sp.index, after)
+                        if s:  # the spelling's middle name left out ("Mohammed al-Sudani")
+                            skipped = True
+                            got[after] = (ti, s)
+                            i, ti = after + step, ti + step
+                            continue
+                break
+        return got
+
+    def _classify(self, sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
+                  field: str, text: str, conflicts: set[str]) -> Found | None:
+        k = len(sp.tokens)
+        positions = sorted(ti for ti, _ in got.values())
+        first, last = positions[0], positions[-1]
+        scores = [s for _, s in got.values()]
+        missing = [i for i in range(k) if i not in got and not sp.tokens[i].stop]
+        surname_only = False
+        if missing:
+            kind = sp.term.kind
+            if kind == "person" and 0 in got and (k - 1) in got and len(missing) == 1:
+                pass  # given name and surname with one middle name left out
+            elif kind == "person":
+                if not (sp.surname_ok and (k - 1) in got and len(got) == 1):
+                    return None
+                if not surname_alone_ok(sp, toks, first, conflicts, text, self._given_skels):
+                    return None
+                surname_only = True
+            elif not partial_org_ok(sp, got, missing):
+                return None
+        if not guards_ok(sp, got, toks, first, last):
+            return None
+        if len(got) == 1 and not sp.exact:
+            i, (ti, _) = next(iter(got.items()))
+            if not compare(toks[ti].form, sp.tokens[i], self.index.known_keys, weak=False):
+                return None  # one word alone must match without guessing ("Hamas" ≠ Hama)
+        score = sum(scores) / len(scores) * (PARTIAL_FACTOR if missing else 1.0)
+        threshold = sp.term.threshold if sp.term.threshold is not None else DEFAULT_THRESHOLD
+        if score < threshold:
+            return None
+        start = toks[first].lead if toks[first].lead >= 0 else toks[first].start
+        end = toks[last].end
+        return Found(sp, field, first, last, start, end, score, bool(missing), surname_only,
+                     text[start:end])
+
+    @staticmethod
+    def _to_match(f: Found) -> Match:
+        term = f.spelling.term
+        return Match(watchlist=f.spelling.watchlist, term=term.id, term_name=term.name,
+                     matched_text=f.surface, score=round(f.score, 1), field=f.field,
+                     start=f.start, end=f.end)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _strip_possessive(raw: str) -> str:
+    if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in "'’ʼ":
+        return raw[:-2]
+    return raw
+
+
+def _resolve(found: list[Found]) -> list[Found]:
+    """One match per (term, field, span): the best; a mention inside a longer mention of the
+    same term is dropped, and so is a partial mention inside another term's full mention
+    ("Assad" inside "Assad al-Shibani"). One sweep over spans sorted by start."""
+    best: dict[tuple[str, str, str, int, int], Found] = {}
+    for f in found:
+        key = (f.spelling.watchlist, f.spelling.term.id, f.field, f.start, f.end)
+        if key not in best or f.score > best[key].score:
+            best[key] = f
+    items = sorted(best.values(), key=lambda f: (MATCH_FIELDS.index(f.field), f.start, -f.end))
+    kept: list[Found] = []
+    field = ""
+    term_end: dict[tuple[str, str], int] = {}
+    full_end = -1
+    for f in items:
+        if f.field != field:
+            field, term_end, full_end = f.field, {}, -1
+        tkey = (f.spelling.watchlist, f.spelling.term.id)
+        if term_end.get(tkey, -1) >= f.end or (f.partial and full_end >= f.end):
+            continue
+        kept.append(f)
+        term_end[tkey] = max(term_end.get(tkey, -1), f.end)
+        if not f.partial:
+            full_end = max(full_end, f.end)
+    return kept
+
+
+def compile_watchlists(watchlists: Sequence[Watchlist]) -> FuzzyMatcher:
+    """Compile watchlists into one matcher (costly once, then cheap per item)."""
+    return FuzzyMatcher(watchlists)

@@ -1,0 +1,321 @@
+"""Normalisation of words (Latin, Arabic, Cyrillic) into comparable forms, offsets untouched.
+
+How offsets survive normalisation: we never build a normalised copy of the whole field.
+``mask_markup`` first blanks HTML tags and rewrites each HTML entity as its character padded
+with zero-width spaces, so the masked string has exactly the original length; tokens are then
+found on the masked string (``tokens.py``) and each token is normalised on its own. A match
+therefore spans original characters ``tokens[i].start .. tokens[j].end``, whatever
+normalisation did inside.
+
+A token's ``Form`` holds:
+
+* ``key``   exact-comparison key: NFKD, diacritics removed, case-folded, apostrophes, ʿayn and
+  hamza signs and zero-width characters deleted, possessive 's dropped. Arabic-script tokens get
+  ``"~" + skeleton`` so they never collide with a Latin key.
+* ``skel``  consonant skeleton shared by Latin transliterations and Arabic script:
+  sh/ch/sch/ش -> x, kh/خ -> H (kept apart from h: Doha is not Dukha, خمس is not Homs),
+  gh/غ -> g, j/dj/ج -> g (Egyptian "Golani" = "Jolani"),
+  th/ث -> t, dh/ذ/ظ -> z, q/ق -> k, vowels dropped,
+  doubles collapsed, a final h after a vowel dropped (Rutbah = Rutba), i/y before a vowel kept
+  as the consonant y (Sharia = "xry" is not Sharaa = "xr").
+* ``vowels`` the vowel groups between skeleton consonants (Latin only), so Bashar ≠ Bashir.
+* ``alts``  other readings: joined article removed (Alsharaa, الشرع), Arabic ta marbuta read
+  as -at (هيئة = Hayat), Arabic conjunction و removed.
+
+Scripts: Latin with diacritics is folded; Cyrillic or Greek words are transliterated
+(anyascii), since Russian and Greek outlets name the same people; a single word that MIXES
+Latin with Cyrillic/Greek letters is a homoglyph spoof and gets a key that matches nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from anyascii import anyascii
+
+from monitor.engine.english import COMMON_WORDS
+
+IGNORABLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\u200e\u200f"
+_IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
+APOSTROPHES = "'’ʼʿʾ‘`´ʹʻ′"
+_MARKS = "\u0300-\u036f\u064b-\u065f\u0670\u06d6-\u06ed"
+# Underscores are masked to spaces first (mask_markup), so \w means letters and digits here;
+# one character class keeps the scan in the regex engine's fast path.
+_WORD = rf"[\w{_MARKS}{IGNORABLE}]"
+TOKEN_RE = re.compile(rf"\w{_WORD}*(?:[{APOSTROPHES}]{_WORD}+)*")
+_TAG_RE = re.compile(r"<(?:/?[A-Za-z][^<>]{0,2000}|!--.{0,5000}?--)>", re.S)
+_ENTITY_RE = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+MAX_TOKEN_CHARS = 64  # longer "words" (URLs, "hello"*10000) are compared exactly, never fuzzily
+
+
+def mask_markup(text: str) -> str:
+    """Blank HTML tags and decode HTML entities without changing the string's length.
+
+    A tag becomes spaces (a block tag ends in "|", a word boundary); an entity becomes its
+    character followed by zero-width spaces (which normalisation deletes), so
+    ``Shara&#8217;a`` still reads as one word and offsets computed on the result are offsets
+    into ``text``.
+    """
+    if "_" in text:
+        text = text.replace("_", " ")  # @Asaad_Shaibani: two words
+    if "<" in text:
+        text = _TAG_RE.sub(_tag, text)
+    if "&" in text:
+        text = _ENTITY_RE.sub(_entity, text)
+    return text
+
+
+_BLOCK_TAG_RE = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|td|tr|table|blockquote|hr)\b", re.I)
+
+
+def _tag(m: re.Match[str]) -> str:
+    """Inline tags become spaces; block tags end in "|" so no name is read across them."""
+    raw = m.group()
+    if _BLOCK_TAG_RE.match(raw):
+        return " " * (len(raw) - 1) + "|"
+    return " " * len(raw)
+
+
+def _entity(m: re.Match[str]) -> str:
+    raw = m.group()
+    char = html.unescape(raw)
+    if len(char) != 1 or char == raw:
+        return raw if char == raw else " " * len(raw)
+    if char in "<>":
+        char = " "
+    return char + "\u200b" * (len(raw) - 1)
+
+
+# ---------------------------------------------------------------- Latin side
+
+_VOWELS = frozenset("aeiou")
+_DIGRAPHS = (("sch", "x"), ("sh", "x"), ("ch", "x"), ("kh", "H"), ("gh", "g"), ("th", "t"),
+             ("dh", "z"), ("ph", "f"), ("dj", "g"), ("zh", "g"), ("ck", "k"))
+_DIGRAPH_RE = re.compile("|".join(d for d, _ in _DIGRAPHS))
+_DIGRAPH_MAP = dict(_DIGRAPHS)
+_SINGLE = str.maketrans({"q": "k", "c": "k", "j": "g"})
+_LATIN_PRE = str.maketrans({"ş": "sh", "Ş": "Sh", "ç": "ch", "Ç": "Ch", "ž": "zh", "Ž": "Zh",
+                            "š": "sh", "Š": "Sh", "č": "ch", "Č": "Ch"})
+_LATIN_EXTRA = str.maketrans({"ø": "o", "ł": "l", "ı": "i", "ß": "ss", "æ": "ae", "œ": "oe",
+                              "đ": "d", "þ": "th", "ð": "d", "ħ": "h"})
+_VOWEL_CLASS = {"a": "A", "e": "E", "i": "I", "y": "I", "o": "U", "u": "U"}
+
+
+def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...], bool]:
+    """(skeleton, vowel groups, ends-in-vowel) of a lower-case ASCII key."""
+    if not keep_h and len(base) > 3 and base.endswith("h") and base[-2] in "ae":
+        base = base[:-1]
+    s = _DIGRAPH_RE.sub(lambda m: _DIGRAPH_MAP[m.group()], base).translate(_SINGLE)
+    cons: list[str] = []
+    slots: list[str] = []
+    cur = ""
+    n = len(s)
+    for i, ch in enumerate(s):
+        vowel_like = ch in _VOWELS or (ch in "yw" and i > 0)
+        if ch in "iy" and 0 < i < n - 1 and s[i + 1] in "aou" and (
+                s[i - 1] not in _VOWELS or (ch == "y" and s[i - 1] in "ie")):
+            vowel_like = False  # Sharia, Syria, Sulaimaniyah: a glide, written ي in Arabic
+            ch = "y"
+        elif ch == "w" and 0 < i < n - 1 and s[i + 1] in _VOWELS:
+            vowel_like = False  # Marwan, Raqqawi: a consonant, written و in Arabic
+        if vowel_like:
+            cur += _VOWEL_CLASS.get(ch, "U")
+            continue
+        if cons and cons[-1] == ch and not cur:
+            continue
+        slots.append(cur)
+        cur = ""
+        cons.append(ch)
+    slots.append(cur)
+    final_vowel = bool(s) and (s[-1] in _VOWELS or s[-1] == "y")
+    return "".join(cons), tuple(slots), final_vowel
+
+
+def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
+    """Vowel groups agree slot by slot: shared classes, or e against a/i.
+
+    Transliteration varies e/a (Ahmed/Ahmad), e/i (Idleb/Idlib), o/u and diphthongs
+    (Hussein/Husayn), but a against i is a different name (Bashar/Bashir).
+    """
+    if a is None or b is None:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        if not x or not y:
+            return False  # Abdi is not Abadi
+        sx, sy = set(x), set(y)
+        if sx & sy or ("E" in sx and sy & {"A", "I"}) or ("E" in sy and sx & {"A", "I"}):
+            continue
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- Arabic side
+
+_AR_NORMAL = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ا", "ی": "ي",
+                            "ک": "ك", "ې": "ي", "ە": "ه", "ۀ": "ه", "ـ": None})
+_AR_CONS = {"ب": "b", "ت": "t", "ث": "t", "ج": "g", "ح": "h", "خ": "H", "د": "d", "ذ": "z",
+            "ر": "r", "ز": "z", "س": "s", "ش": "x", "ص": "s", "ض": "d", "ط": "t", "ظ": "z",
+            "غ": "g", "ف": "f", "ق": "k", "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h",
+            "پ": "p", "چ": "x", "ژ": "g", "گ": "g", "ڤ": "v"}
+_AR_SILENT = frozenset("اعءؤئة")
+_AR_GLIDE_NEXT = frozenset("اةى")
+_AR_PREFIXES = (("وال", True), ("بال", True), ("فال", True), ("كال", True), ("لل", True),
+                ("ال", True))
+_ARABIC_RE = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+
+
+def arabic_skeleton(word: str, waw: bool = False) -> tuple[str, bool, int]:
+    """(skeleton, ends-in-vowel, medial ʿayn/hamza count) of an Arabic word (no article).
+
+    A medial و is read as a vowel unless ``waw`` (then it is w before ا/ة/ي).
+    """
+    out: list[str] = []
+    silent = 0
+    n = len(word)
+    for i, ch in enumerate(word):
+        c = _AR_CONS.get(ch)
+        if c is None:
+            if ch == "و":
+                c = "w" if i == 0 or (waw and i + 1 < n and word[i + 1] in "اةي") else None
+            elif ch == "ي":
+                glide = i == 0 or (i + 1 < n and (word[i + 1] in _AR_GLIDE_NEXT or
+                                                   word[i + 1] == ch))
+                c = "y" if glide else None
+            elif ch in "عءؤئ" and 0 < i < n - 1:
+                silent += 1
+        if c:  # no collapsing: Arabic writes a doubled consonant once (shadda)
+            out.append(c)
+    final_vowel = bool(word) and (word[-1] in _AR_SILENT or word[-1] in "وي")
+    return "".join(out), final_vowel, silent
+
+
+# ---------------------------------------------------------------- forms
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """One normalised reading of a token."""
+
+    key: str
+    skel: str
+    vowels: tuple[str, ...] | None  # None: unknown (Arabic script)
+    final_vowel: bool
+    script: str  # "latin" | "arabic" | "spoof"
+    article: bool = False  # a joined article was removed to get this reading
+    silent: int = 0  # Arabic: medial ʿayn/hamza letters the skeleton dropped
+    common: bool = False  # a frequent English word
+    alts: tuple[Form, ...] = field(default=())
+    weak: bool = False  # a guess for text only (possessive without apostrophe): never indexed
+
+
+def _latin_form(key: str, article: bool = False, alts: tuple[Form, ...] = (),
+                keep_h: bool = False) -> Form:
+    skel, vowels, final_vowel = latin_skeleton(key, keep_h)
+    return Form(key, skel, vowels, final_vowel, "latin", article, 0, key in COMMON_WORDS, alts)
+
+
+_SUN_LETTERS = frozenset("tdrzsnl")
+
+
+def _weak(form: Form) -> Form:
+    return Form(form.key, form.skel, form.vowels, form.final_vowel, "latin", form.article,
+                common=form.common, weak=True)
+
+
+def _latin_key(raw: str) -> str:
+    text = unicodedata.normalize("NFKD", raw.translate(_IGNORABLE_TABLE).translate(_LATIN_PRE))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = text.translate(_LATIN_EXTRA)
+    if len(text) > 2 and text[-2] in APOSTROPHES and text[-1] == "s":
+        text = text[:-2]  # possessive: Assad's
+    if text.isascii():
+        return "".join(c for c in text if c.isalnum())
+    return "".join(c for c in text if c.isalnum() and unicodedata.category(c) != "Lm")
+
+
+def _has_script(raw: str, lo: int, hi: int) -> bool:
+    return any(lo <= ord(c) <= hi for c in raw)
+
+
+@lru_cache(maxsize=200_000)
+def token_form(raw: str) -> Form:
+    """The normalised form of one raw token (cached: news vocabulary repeats)."""
+    if len(raw) > MAX_TOKEN_CHARS:
+        return Form(raw.casefold(), "", None, False, "spoof")
+    if _ARABIC_RE.search(raw):
+        return _arabic_form(raw)
+    if raw.isascii():
+        key = _latin_key(raw) if not raw.isalnum() else raw.lower()
+    else:
+        nfkc = unicodedata.normalize("NFKC", raw)
+        cyr_or_greek = _has_script(nfkc, 0x0370, 0x052F)
+        if cyr_or_greek and any("a" <= c.lower() <= "z" for c in nfkc):
+            return Form("\x00" + raw, "", None, False, "spoof")  # Аcme with a Cyrillic А
+        key = _latin_key(anyascii(nfkc) if cyr_or_greek else nfkc)
+    if not key:
+        return Form("", "", None, False, "latin")
+    alts: list[Form] = []
+    common = key in COMMON_WORDS
+    if key[:2] in ("al", "el") and len(key) >= 6 and not common:
+        alts.append(_latin_form(key[2:], article=True))
+    if (len(key) >= 5 and key[0] in "ae" and key[1] == key[2] and key[1] in _SUN_LETTERS
+            and not common and raw[0].isupper()):
+        alts.append(_weak(_latin_form(key[2:], article=True)))  # Ezzor = ez-Zor
+    if len(key) > 3 and key[-1] == "h" and key[-2] in "ae" and not common:
+        alts.append(_latin_form(key, keep_h=True))  # Saleh = صالح, Rutbah = الرطبة
+    if key.endswith("s") and len(key) >= 5 and not common and raw[0].isupper():
+        alts.append(_weak(_latin_form(key[:-1])))  # "Assads father": apostrophe lost
+    return _latin_form(key, alts=tuple(alts))
+
+
+def _arabic_form(raw: str) -> Form:
+    word = "".join(c for c in unicodedata.normalize("NFKC", raw)
+                   if not unicodedata.combining(c)).translate(_AR_NORMAL)
+    word = word.translate(_IGNORABLE_TABLE)
+    readings: list[tuple[str, bool]] = [(word, False)]
+    for prefix, article in _AR_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            readings.append((word[len(prefix):], article))
+            break
+    if word.startswith("و") and len(word) >= 4 and not word.startswith("وال"):
+        readings.append((word[1:], False))
+    forms: list[Form] = []
+    for text, article in readings:
+        if text.endswith("الله") or text.endswith("لله"):
+            text = text[:-4] if text.endswith("الله") else text[:-3]
+            tail = "l"  # Allah: Latin "allah" keeps one l (final h after a vowel dropped)
+        else:
+            tail = ""
+        skel, final_vowel, silent = arabic_skeleton(text)
+        skel += tail
+        final_vowel = final_vowel or bool(tail)
+        forms.append(Form("~" + skel, skel, None, final_vowel, "arabic", article, silent))
+        wskel = arabic_skeleton(text, waw=True)[0] + tail
+        if wskel != skel:  # مروان = Marwan: و before a long vowel is a consonant
+            forms.append(Form("~" + wskel, wskel, None, final_vowel, "arabic", article, silent))
+        if text.endswith("ة"):  # construct state: هيئة تحرير = Hayat Tahrir
+            forms.append(Form("~" + skel + "t", skel + "t", None, False, "arabic", article,
+                              silent))
+    head, rest = forms[0], tuple(forms[1:])
+    return Form(head.key, head.skel, None, head.final_vowel, "arabic", False, head.silent,
+                False, rest)
+
+
+def readings(form: Form) -> tuple[Form, ...]:
+    """The form and its alternative readings."""
+    return (form, *form.alts) if form.alts else (form,)
+
+
+def strong_readings(form: Form) -> tuple[Form, ...]:
+    """Readings a watchlist spelling may be indexed and compared under (no guesses)."""
+    if not form.alts:
+        return (form,)
+    return tuple(r for r in readings(form) if not r.weak)
