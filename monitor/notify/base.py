@@ -35,5 +35,5 @@ class Notifier(ABC):
         """
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release connections. Called once at shutdown."""
