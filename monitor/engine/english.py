@@ -4,7 +4,8 @@ Why: common words must never be fuzzy-matched into names ("sharia" is not "Shara
 "ambassador" never hides "Assad"), and a term token that is a common word says little about
 which entity is meant. A text token in this set seeds candidates only by exact equality, and
 a surname-only mention needs a surname outside it. Generated once with
-``wordfreq.top_n_list("en", 8000)``; wordfreq is not a runtime dependency.
+``wordfreq.top_n_list("en", 8000)``; wordfreq is not a runtime dependency. The list derives
+from wordfreq's data (Robyn Speer et al.), which is licensed CC BY-SA 4.0.
 """
 
 
