@@ -215,9 +215,25 @@ class App:
         async with Fetcher() as fetcher:
             await asyncio.gather(*(self.poll_source(make_source(sc, fetcher, self.limits), sc)
                                    for sc in sources))
-        items, alerts = await asyncio.to_thread(self.match_all)
+        deadline = time.monotonic() + self.config.delivery.drain_timeout
+        items, alerts = await self.drain_queues(deadline)
         log.info("matched items=%d alerts=%d", items, alerts)
-        await self.drain_outbox(self.config.delivery.drain_timeout)
+        await self.drain_outbox(max(0.0, deadline - time.monotonic()))
+
+    async def drain_queues(self, deadline: float) -> tuple[int, int]:
+        """Match until both queues are empty, including messages still leased by a worker
+        that died (they come back when the lease expires)."""
+        items = alerts = 0
+        while True:
+            n, a = await asyncio.to_thread(self.match_all)
+            items, alerts = items + n, alerts + a
+            depths = await asyncio.to_thread(self.queue_depths)
+            if not any(depths.values()) or self.stop.is_set():
+                return items, alerts
+            if time.monotonic() > deadline:
+                log.warning("drain_timeout queued=%s: left for the next run", depths)
+                return items, alerts
+            await self._sleep(0.2)
 
     async def drain_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

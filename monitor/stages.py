@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from monitor import failpoints
 from monitor.engine.base import Hit, Matcher
 from monitor.models import Alert, Item
 from monitor.queue.base import ALERTS, ITEMS, Queue
@@ -35,7 +36,11 @@ async def poll(source: Source, store: Store, queue: Queue) -> tuple[PollResult, 
 
 def _enqueue(name: str, result: PollResult, store: Store, queue: Queue) -> int:
     fresh = store.unseen(result.items)
-    queue.publish_many(ITEMS, [(item.key or item.id, item.to_dict()) for item in fresh])
+    rows = [(item.key or item.id, item.to_dict()) for item in fresh]
+    queue.publish_many(ITEMS, rows[:2])
+    if len(rows) > 2:
+        failpoints.hit("mid_enqueue")
+        queue.publish_many(ITEMS, rows[2:])
     store.mark_seen(fresh)
     store.record_poll(name, cursor=result.cursor.to_dict(), error=None, items=len(fresh))
     return len(fresh)
@@ -59,6 +64,8 @@ def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 10
     """Match up to ``limit`` queued items. Returns (items processed, alerts queued).
     An item whose matching raises is retried, then dead-lettered with the reason."""
     messages = queue.claim(ITEMS, limit, lease)
+    if messages:
+        failpoints.hit("after_claim")
     alerts = 0
     for msg in messages:
         try:
@@ -70,6 +77,8 @@ def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 10
                       " dead_lettered=yes" if dead else " will_retry=yes", exc_info=dead)
             continue
         new = [alert_for(hit, item) for hit in hits]
+        if new:
+            failpoints.hit("after_match_before_outbox")
         queue.publish_many(ALERTS, [(a.id, a.to_dict()) for a in new])
         queue.ack(msg)
         for a in new:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from monitor import failpoints
 from monitor.config import DeliveryConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Notifier
@@ -128,6 +129,7 @@ class Outbox:
             log.debug("notifier raised", exc_info=True)
             await self._failed(task, NotifyError(f"{type(exc).__name__}: {exc}", retryable=True))
             return 0
+        failpoints.hit("after_send_before_ack")
         if not await asyncio.to_thread(self.store.mark_sent, task, delivery.ref):
             log.warning("lease_lost alert_id=%s destination=%s: another worker owns this "
                         "delivery now", alert.id, task.destination)
