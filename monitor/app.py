@@ -19,11 +19,13 @@ from pathlib import Path
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor import metrics
+from monitor import server as http_server
 from monitor.config import Config, SourceConfig
 from monitor.engine.base import Matcher
 from monitor.engine.matcher import compile_watchlists
 from monitor.engine.watchlist import load_watchlist, watchlist_files
-from monitor.errors import ConfigError, MonitorError, Problem, SourceError
+from monitor.errors import ConfigError, FetchRejected, MonitorError, Problem, SourceError
 from monitor.models import Alert, Watchlist
 from monitor.notify.base import Notifier
 from monitor.notify.console import ConsoleNotifier
@@ -163,6 +165,9 @@ class App:
             result, fresh = await poll(source, self.store, self.queue)
         except MonitorError as exc:
             retryable = exc.retryable if isinstance(exc, SourceError) else True
+            metrics.POLLS.labels(source.name, "failed").inc()
+            if isinstance(exc, FetchRejected):
+                metrics.FETCH_REJECTED.labels(source.name, exc.reason).inc()
             failures = await asyncio.to_thread(
                 self.store.record_poll, source.name, cursor=None, error=str(exc), items=0)
             delay = min(sc.interval * 2 ** (failures - 1), self.config.scheduler.backoff_max)
@@ -172,10 +177,13 @@ class App:
             self._reschedule(source.name, delay)
             return False
         except Exception as exc:  # a bug in one source must not stop the others
+            metrics.POLLS.labels(source.name, "failed").inc()
             log.exception("poll_crashed source=%s error=%r", source.name, str(exc))
             await asyncio.to_thread(self.store.record_poll, source.name, cursor=None,
                                     error=f"{type(exc).__name__}: {exc}", items=0)
             return False
+        metrics.POLLS.labels(source.name, "ok").inc()
+        metrics.ITEMS_NEW.labels(source.name).inc(fresh)
         for warning in result.warnings:
             log.warning("poll_warning source=%s %s", source.name, warning)
         log.info("polled source=%s items=%d new=%d not_modified=%s took=%.2fs", source.name,
@@ -264,6 +272,7 @@ class App:
                     args=[source, sc], id=sc.name, name=sc.name, max_instances=1,
                     coalesce=True, misfire_grace_time=int(self.config.scheduler.misfire_grace_time),
                     next_run_time=now + timedelta(seconds=0.1 * i))
+            runner = await http_server.start(self) if self.config.server.enabled else None
             self.scheduler.start()
             log.info("started sources=%d notifiers=%s", len(sources), list(self.notifiers))
             workers = [asyncio.create_task(self._match_loop()),
@@ -271,6 +280,8 @@ class App:
                        asyncio.create_task(self._reload_loop())]
             await self.stop.wait()
             await self._shutdown(workers)
+            if runner is not None:
+                await runner.cleanup()
 
     async def _poll_job(self, source: Source, sc: SourceConfig) -> None:
         task = asyncio.create_task(self.poll_source(source, sc))
@@ -284,6 +295,8 @@ class App:
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         kind = "job_max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "job_missed"
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            metrics.JOB_MAX_INSTANCES.labels(event.job_id).inc()
         log.warning("%s source=%s: a previous poll is still running or the run was late",
                     kind, event.job_id)
 
@@ -314,6 +327,8 @@ class App:
             if self.watchlists.scan() == self.watchlists.fingerprint:
                 continue
             problems = await asyncio.to_thread(self.watchlists.load)
+            if problems:
+                metrics.CONFIG_RELOAD_FAILURES.inc()
             for p in problems:
                 log.error("config_reload ok=no %s", p)
             log.info("config_reload ok=%s watchlists=%s", "no" if problems else "yes",

@@ -134,7 +134,7 @@ class SchedulerConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    enabled: bool = False
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=0, le=65535)
 

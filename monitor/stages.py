@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from monitor import failpoints
+from monitor import failpoints, metrics
 from monitor.engine.base import Hit, Matcher
 from monitor.models import Alert, Item
 from monitor.queue.base import ALERTS, ITEMS, Queue
@@ -82,6 +82,7 @@ def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 10
         queue.publish_many(ALERTS, [(a.id, a.to_dict()) for a in new])
         queue.ack(msg)
         for a in new:
+            metrics.ALERTS.labels(a.watchlist).inc()
             terms = sorted({m.term_name for m in a.matches})
             log.info("item_matched item=%s watchlist=%s rule=%s terms=%s title=%r",
                      item.id, a.watchlist, a.rule, terms, item.title[:120])
@@ -100,6 +101,7 @@ def intake_batch(queue: Queue, store: Store, destinations: Callable[[Alert], Seq
         if store.add_alert(alert, destinations(alert)):
             new += 1
         else:
+            metrics.DEDUP_HITS.inc()
             log.info("alert_duplicate alert_id=%s (already stored; not queued again)", alert.id)
         queue.ack(msg)
     return new

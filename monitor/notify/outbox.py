@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor import failpoints
+from monitor import failpoints, metrics
 from monitor.config import DeliveryConfig
 from monitor.errors import NotifyError
 from monitor.notify.base import Notifier
@@ -110,10 +110,12 @@ class Outbox:
             if found is not None:
                 await asyncio.to_thread(self.store.mark_sent, task, found.ref, reconciled=True)
                 self.stats.reconciled += 1
+                metrics.DELIVERIES.labels(task.destination, "reconciled").inc()
                 log.info("alert_reconciled alert_id=%s destination=%s (already posted; not "
                          "sending again)", alert.id, task.destination)
                 return 0
             self.stats.possible_duplicates += 1
+            metrics.POSSIBLE_DUPLICATES.labels(task.destination).inc()
             log.warning("alert_possible_duplicate alert_id=%s destination=%s: an earlier "
                         "attempt may have been posted; this destination cannot confirm, "
                         "sending again", alert.id, task.destination)
@@ -134,6 +136,7 @@ class Outbox:
             log.warning("lease_lost alert_id=%s destination=%s: another worker owns this "
                         "delivery now", alert.id, task.destination)
         self.stats.sent += 1
+        metrics.DELIVERIES.labels(task.destination, "sent").inc()
         self.stats.by_destination[task.destination] = (
             self.stats.by_destination.get(task.destination, 0) + 1
         )
@@ -157,6 +160,7 @@ class Outbox:
             self.store.mark_retry, task, delay=delay, error=str(exc), ambiguous=exc.ambiguous
         )
         self.stats.retried += 1
+        metrics.DELIVERIES.labels(task.destination, "retry").inc()
         log.warning("alert_retry alert_id=%s destination=%s attempt=%d error=%r retry_in=%.1fs%s",
                     task.alert.id, task.destination, task.attempts, str(exc), delay,
                     " ambiguous=yes" if exc.ambiguous else "")
@@ -164,6 +168,7 @@ class Outbox:
     async def _dead(self, task: DeliveryTask, reason: str) -> None:
         await asyncio.to_thread(self.store.mark_dead, task, reason)
         self.stats.dead += 1
+        metrics.DELIVERIES.labels(task.destination, "dead").inc()
         log.error("alert_dead alert_id=%s destination=%s reason=%r (kept in the store "
                   "in state dead)", task.alert.id, task.destination, reason)
 

@@ -43,6 +43,7 @@ def base_config(
         "fetch": {"total_deadline": "5s", "read_timeout": "3s", "connect_timeout": "2s"},
         "delivery": {"backoff_initial": "0.2s", "backoff_max": "1s", "drain_timeout": "60s"},
         "log_level": "INFO",
+        "server": {"port": 0},
     }
     for key, value in extra.items():
         config[key] = value if not isinstance(value, dict) else config.get(key, {}) | value
