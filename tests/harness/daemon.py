@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -98,20 +99,29 @@ def run_monitor(*args: str, env: dict[str, str] | None = None, timeout: float = 
 
 
 class Daemon:
-    """``monitor run`` in the background; ``stop()`` sends SIGTERM and waits."""
+    """``monitor run`` in the background; ``stop()`` sends SIGTERM and waits. Output goes
+    to files, not pipes, so a chatty daemon can never block on a full pipe."""
 
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self._out = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._err = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-            cwd=REPO,
-            env=_env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            cwd=REPO, env=_env(env), stdout=self._out, stderr=self._err, text=True,
         )
+        self.pid = self.proc.pid
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> Result:
         started = time.monotonic()
         self.proc.send_signal(sig)
-        out, err = self.proc.communicate(timeout=timeout)
-        return Result(self.proc.returncode, out, err, time.monotonic() - started, 0)
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        outputs = []
+        for fh in (self._out, self._err):
+            fh.seek(0)
+            outputs.append(fh.read())
+            fh.close()
+        return Result(self.proc.returncode, outputs[0], outputs[1], time.monotonic() - started, 0)
