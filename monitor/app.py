@@ -146,7 +146,8 @@ class App:
             total_deadline=f.total_deadline, max_wire_bytes=f.max_bytes,
             max_decoded_bytes=f.max_bytes, max_redirects=f.max_redirects,
             allow_private=f.allow_private)
-        self.work = asyncio.Event()
+        self.work = asyncio.Event()  # items were queued: match now
+        self.deliver = asyncio.Event()  # alerts were stored: deliver now
         self.stop = asyncio.Event()
         self._polls: set[asyncio.Task[None]] = set()
 
@@ -302,24 +303,28 @@ class App:
 
     async def _match_loop(self) -> None:
         while not self.stop.is_set():
+            self.work.clear()  # before matching: a poll that lands meanwhile wakes us again
             try:
                 _, alerts = await asyncio.to_thread(self.match_all)
             except MonitorError as exc:
                 log.error("match_loop_error error=%r (retrying)", str(exc))
                 alerts = 0
             if alerts:
-                self.work.set()
-            self.work.clear()
+                self.deliver.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.work.wait(), timeout=1.0)
 
     async def _outbox_loop(self) -> None:
         while not self.stop.is_set():
+            self.deliver.clear()
             try:
                 await self.outbox.run_due(self.stop)
             except MonitorError as exc:
                 log.error("outbox_error error=%r (retrying)", str(exc))
-            await self._sleep(0.5)
+            # New alerts wake the outbox at once; retries that come due are picked up
+            # within half a second.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.deliver.wait(), timeout=0.5)
 
     async def _reload_loop(self) -> None:
         while not self.stop.is_set():
