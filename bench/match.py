@@ -1,6 +1,7 @@
 """Matching benchmark (issue 3): the engine against a naive fuzzy loop and an exact automaton.
 
 Run:  .venv/bin/python bench/match.py [--terms 10000] [--articles 2000] [--seed 7] [--quick]
+                                     [--repeat 3]
 
 Builds a synthetic watchlist of Arabic-derived names (people "Given [Patronymic] al-Family",
 places "Deir al-X", organisations "Liwa al-X"), and news-like articles of about 3,000
@@ -16,6 +17,11 @@ spacing change, Arabic script, one typo, or exact. Prints, in one run and on one
   clean articles (no injected mention; any reported match is false by construction);
 * engine throughput at 100, 1,000, 10,000 and 50,000 terms.
 
+Machines are noisy: every throughput figure (engine, exact, naive, each scaling row) is the
+median of ``--repeat`` runs (default 3), each with a freshly built matcher or automaton, with
+the min-max range after it; build times are medians too. Recall and false alerts come from the
+first run (the engines are deterministic).
+
 Caveat: the variant generator and the normaliser were written by the same people, so recall
 on the transliteration/article/Arabic channels partly measures shared rules; the typo channel
 is independent of them.
@@ -24,14 +30,18 @@ is independent of them.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import re
 import resource
+import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -255,13 +265,19 @@ def peak_mb() -> float:
 def run_engine(terms: list[Term], items: list[Item],
                warm: bool = False) -> tuple[float, float, list[set[str]]]:
     """(build seconds, matching seconds, terms found per item). With ``warm`` the items are
-    matched once before timing, as in a long-running daemon whose per-word caches are full."""
+    matched once before timing, as in a long-running daemon whose per-word caches are full.
+
+    A full garbage collection runs between building and timing: otherwise the collector's
+    debt from building the index (a one-off in a daemon) lands inside the timed pass or not
+    depending on the allocation history (at 50,000 terms one such pass costs about 0.3 s and
+    halved the cold figure from one run configuration to another)."""
     start = time.perf_counter()
     matcher = compile_watchlists([Watchlist("bench", tuple(terms))])
     build = time.perf_counter() - start
     if warm:
         for item in items:
             matcher.find(item)
+    gc.collect()
     start = time.perf_counter()
     found = [{m.term for m in matcher.find(item)} for item in items]
     return build, time.perf_counter() - start, found
@@ -280,6 +296,7 @@ def run_exact(terms: list[Term], items: list[Item]) -> tuple[float, float, list[
             if key.strip():
                 auto.add_word(key, term.id)
     auto.make_automaton()
+    gc.collect()
     start = time.perf_counter()
     normalised = [norm_text(item.content) for item in items]
     norm_time = time.perf_counter() - start
@@ -320,6 +337,30 @@ def fmt(per_channel: dict[str, float]) -> str:
     return " ".join(f"{c}={v:.2f}" for c, v in per_channel.items())
 
 
+T = TypeVar("T")
+
+
+def repeated(fn: Callable[[], T], repeat: int) -> list[T]:
+    """``fn()`` ``repeat`` times (at least once), collecting garbage in between so one run's
+    leftovers do not slow the next."""
+    out = []
+    for _ in range(max(1, repeat)):
+        gc.collect()
+        out.append(fn())
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(rates: list[float], digits: int = 0) -> str:
+    """`` [median of N, X–Y/s]`` (min–max) for N > 1 runs, else "" (the single-run line)."""
+    if len(rates) < 2:
+        return ""
+    return (f" [median of {len(rates)}, {min(rates):,.{digits}f}–{max(rates):,.{digits}f}/s]")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--terms", type=int, default=10_000)
@@ -327,10 +368,13 @@ def main() -> None:
     ap.add_argument("--clean", type=int, default=1_000)
     ap.add_argument("--naive-sample", type=int, default=20)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per throughput measurement; the median is printed (default 3)")
     ap.add_argument("--quick", action="store_true", help="smaller run, skips 50k scaling")
     args = ap.parse_args()
     if args.quick:
         args.articles, args.clean, args.naive_sample = 300, 200, 5
+    repeat = max(1, args.repeat)
     rng = random.Random(args.seed)
     all_terms = make_terms(50_000, rng)
     terms = all_terms[: args.terms]
@@ -339,45 +383,71 @@ def main() -> None:
     print(f"watchlist: {len(terms):,} terms; articles: {args.articles:,} with mentions + "
           f"{args.clean:,} clean, {mb / len(items) * 1e6:,.0f} bytes each")
 
-    build, secs, found = run_engine(terms, items)
+    runs = repeated(lambda: run_engine(terms, items), repeat)
+    found = runs[0][2]
+    build = median([b for b, _, _ in runs])
+    secs = median([t for _, t, _ in runs])
     r, per = recall(found[: args.articles], truth[: args.articles])
     fa = false_alerts(found[args.articles:], truth[args.articles:])
     eng_rate = len(items) / secs
-    print(f"engine : {eng_rate:8,.0f} articles/s {mb / secs:6.2f} MB/s  build {build:.2f}s  "
+    print(f"engine : {eng_rate:8,.0f} articles/s {mb / secs:6.2f} MB/s"
+          f"{spread([len(items) / t for _, t, _ in runs])}  build {build:.2f}s  "
           f"recall {r:.3f} ({fmt(per)})  false alerts/1k clean {fa:.1f}  "
           f"peak RSS {peak_mb():.0f} MB")
 
-    norm_secs, scan_secs, exact_found = run_exact(terms, items)
+    ex_runs = repeated(lambda: run_exact(terms, items), repeat)
+    exact_found = ex_runs[0][2]
+    ex_secs = median([n + s for n, s, _ in ex_runs])
+    scan_secs = median([s for _, s, _ in ex_runs])
     r, per = recall(exact_found[: args.articles], truth[: args.articles])
     fa = false_alerts(exact_found[args.articles:], truth[args.articles:])
-    ex_rate = len(items) / (norm_secs + scan_secs)
-    print(f"exact  : {ex_rate:8,.0f} articles/s {mb / (norm_secs + scan_secs):6.2f} MB/s "
+    ex_rate = len(items) / ex_secs
+    print(f"exact  : {ex_rate:8,.0f} articles/s {mb / ex_secs:6.2f} MB/s"
+          f"{spread([len(items) / (n + s) for n, s, _ in ex_runs])} "
           f"(scan only {len(items) / scan_secs:,.0f}/s)  recall {r:.3f} ({fmt(per)})  "
           f"false alerts/1k clean {fa:.1f}")
 
     sample = items[: args.naive_sample]
-    naive_secs, naive_found = run_naive(terms, sample)
+    naive_runs = repeated(lambda: run_naive(terms, sample), repeat)
+    naive_found = naive_runs[0][1]
     r, per = recall(naive_found, truth[: len(sample)])
-    naive_rate = len(sample) / naive_secs
-    print(f"naive  : {naive_rate:8,.1f} articles/s (sample of {len(sample)})  "
+    naive_rate = len(sample) / median([t for t, _ in naive_runs])
+    print(f"naive  : {naive_rate:8,.1f} articles/s (sample of {len(sample)})"
+          f"{spread([len(sample) / t for t, _ in naive_runs], 1)}  "
           f"recall {r:.3f} ({fmt(per)})")
     print(f"ratios : engine/naive {eng_rate / naive_rate:,.0f}x  "
-          f"engine/exact 1/{ex_rate / eng_rate:.1f}")
+          f"engine/exact 1/{ex_rate / eng_rate:.1f}" + (" (medians)" if repeat > 1 else ""))
 
     sizes = [100, 1_000, 10_000] + ([] if args.quick else [50_000])
     sub = items[: min(500, len(items))]
     sub_truth = truth[: len(sub)]
     print("scaling (first 500 articles, mentions drawn from the 10k list; cold = fresh "
-          "matcher, warm = second pass over the same articles):")
+          "matcher, warm = second pass over the same articles"
+          + (f"; median of {repeat} runs [min–max]" if repeat > 1 else "") + "):")
     for n in sizes:
-        _, warm_secs, _ = run_engine(all_terms[:n], sub, warm=True)
-        build, secs, found = run_engine(all_terms[:n], sub)
+        warm_rates: list[float] = []
+        cold_rates: list[float] = []
+        builds: list[float] = []
+        found = []
+        for _ in range(repeat):
+            gc.collect()
+            _, warm_secs, _ = run_engine(all_terms[:n], sub, warm=True)
+            gc.collect()
+            build, secs, found = run_engine(all_terms[:n], sub)
+            warm_rates.append(len(sub) / warm_secs)
+            cold_rates.append(len(sub) / secs)
+            builds.append(build)
         hits = sum(m.term in f for f, t in zip(found, sub_truth, strict=True) for m in t
                    if int(m.term[1:]) < n)
         total = sum(1 for t in sub_truth for m in t if int(m.term[1:]) < n)
-        print(f"  {n:6,} terms: cold {len(sub) / secs:7,.0f} articles/s  warm "
-              f"{len(sub) / warm_secs:7,.0f} articles/s  build {build:5.2f}s  "
-              f"recall {hits / max(1, total):.3f}  peak RSS {peak_mb():.0f} MB")
+        cold_range = warm_range = ""
+        if repeat > 1:
+            cold_range = f" [{min(cold_rates):,.0f}–{max(cold_rates):,.0f}]"
+            warm_range = f" [{min(warm_rates):,.0f}–{max(warm_rates):,.0f}]"
+        print(f"  {n:6,} terms: cold {median(cold_rates):7,.0f} articles/s{cold_range}  warm "
+              f"{median(warm_rates):7,.0f} articles/s{warm_range}  build "
+              f"{median(builds):5.2f}s  recall {hits / max(1, total):.3f}  "
+              f"peak RSS {peak_mb():.0f} MB")
 
 
 if __name__ == "__main__":
