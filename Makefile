@@ -23,10 +23,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench
+	$(BIN)/mypy
 
 check: $(VENV)/.installed
 	$(BIN)/monitor check --config $(CONFIG)

@@ -149,7 +149,7 @@ class App:
         self.work = asyncio.Event()  # items were queued: match now
         self.deliver = asyncio.Event()  # alerts were stored: deliver now
         self.stop = asyncio.Event()
-        self._polls: set[asyncio.Task[None]] = set()
+        self._polls: set[asyncio.Task[bool]] = set()
 
     # --- stages ------------------------------------------------------------------------
     def destinations(self, alert: Alert) -> list[str]:
@@ -347,8 +347,8 @@ class App:
             task.cancel()
         deadline = self.config.scheduler.shutdown_deadline
         _, pending = await asyncio.wait(workers, timeout=deadline)
-        for task in pending:
-            task.cancel()
+        for worker in pending:
+            worker.cancel()
         log.info("shutdown polls_cancelled=%d workers_abandoned=%d took=%.1fs", len(polls),
                  len(pending), time.monotonic() - started)
 

@@ -133,7 +133,7 @@ async def _with_signals(app: Any, work: Any) -> None:
             log.warning("shutdown deadline passed; leaving the rest queued")
     stopper.cancel()
     if main_task.done() and not main_task.cancelled() and main_task.exception():
-        raise main_task.exception()  # type: ignore[misc]
+        raise main_task.exception()
 
 
 # --- check -------------------------------------------------------------------------------

@@ -215,14 +215,16 @@ def _literal_secret_warnings(root: Any, name: str) -> list[Problem]:
 
 def _cross_check(config: Config, root: Any, name: str) -> list[Problem]:
     problems = []
-    for kind, items in (("sources", config.sources), ("notifiers", config.notifiers)):
+    named = (("sources", [s.name for s in config.sources]),
+             ("notifiers", [n.name for n in config.notifiers]))
+    for kind, names in named:
         seen: set[str] = set()
-        for i, entry in enumerate(items):
-            if entry.name in seen:
+        for i, entry in enumerate(names):
+            if entry in seen:
                 line, col = position(root, [kind, i, "name"])
                 problems.append(Problem(name, line, col,
-                                        f"{kind}[{i}].name: duplicate name {entry.name!r}"))
-            seen.add(entry.name)
+                                        f"{kind}[{i}].name: duplicate name {entry!r}"))
+            seen.add(entry)
     for i, n in enumerate(config.notifiers):
         if n.type == "slack" and n.secret("token") and not n.channel:
             line, col = position(root, ["notifiers", i])

@@ -27,7 +27,9 @@ def lint(watchlists: Sequence[Watchlist]) -> list[Problem]:
     for wl in watchlists:
         for i, term in enumerate(wl.terms):
             for j, spelling in enumerate(term.spellings):
-                loc = ["terms", i, "name"] if j == 0 else ["terms", i, "aliases", j - 1]
+                loc: list[int | str] = (
+                    ["terms", i, "name"] if j == 0 else ["terms", i, "aliases", j - 1]
+                )
                 out.extend(_spelling_warnings(wl, term.match, spelling, where.at(wl, loc)))
     out.extend(_overlaps(watchlists, where))
     return out

@@ -68,12 +68,13 @@ def parse_yaml(text: str, name: str) -> Any:
 def _screen_events(yaml: YAML, text: str, name: str) -> None:
     for event in yaml.parse(io.StringIO(text)):
         mark = event.start_mark
-        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-            raise ConfigError([Problem(name, *where, "YAML anchors and aliases are not allowed")])
+            message = "YAML anchors and aliases are not allowed"
+            raise ConfigError([Problem(name, line, col, message)])
         tag = getattr(event, "tag", None)
         if tag and not _STANDARD_TAG.match(str(tag)):
-            raise ConfigError([Problem(name, *where, f"YAML tag {tag!r} is not allowed")])
+            raise ConfigError([Problem(name, line, col, f"YAML tag {tag!r} is not allowed")])
 
 
 def to_plain(node: Any) -> Any:

@@ -18,6 +18,11 @@ from monitor.yamlfile import position, read_yaml, to_plain, validation_problems
 WATCHLIST_SUFFIXES = (".yaml", ".yml")
 
 
+FieldName = Literal["title", "summary", "content"]
+_ALL_FIELDS: tuple[FieldName, ...] = ("title", "summary", "content")
+assert _ALL_FIELDS == MATCH_FIELDS
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,9 +50,7 @@ class RuleSpec(_Strict):
     any: list[str] = Field(default_factory=list)
     none: list[str] = Field(default_factory=list)
     within: int | None = Field(default=None, ge=1, le=10_000)
-    fields: list[Literal["title", "summary", "content"]] = Field(
-        default_factory=lambda: list(MATCH_FIELDS)
-    )
+    fields: list[FieldName] = Field(default_factory=lambda: list(_ALL_FIELDS))
     sources: list[str] = Field(default_factory=list)
 
 

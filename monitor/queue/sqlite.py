@@ -95,7 +95,9 @@ class SqliteQueue(Queue):
         rows = self.db.query(
             "SELECT COUNT(*) FROM messages WHERE topic = ? AND state = 'ready'", (topic,)
         )
-        return int(rows[0][0])  # type: ignore[call-overload]
+        count = rows[0][0]
+        assert isinstance(count, int)
+        return count
 
     def dead(self, topic: str) -> list[tuple[str, str]]:
         rows = self.db.query(
