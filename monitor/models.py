@@ -59,6 +59,9 @@ class Term:
     aliases: tuple[str, ...] = ()
     kind: TermKind = "topic"
     match: Literal["fuzzy", "exact"] = "fuzzy"
+    # True when the analyst wrote ``match:`` themselves: an acronym such as ISIS is then
+    # matched as they said (``fuzzy``: case-insensitively) instead of exactly by default.
+    match_set: bool = False
     threshold: float | None = None  # None: the engine's per-kind default
 
     @property

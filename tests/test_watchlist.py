@@ -90,3 +90,16 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
     good, bad = load_watchlists([tmp_path])
     assert [w.name for w in good] == ["good"]
     assert len(bad) == 1 and "bad.yaml:1:1: terms:" in str(bad[0])
+
+
+def test_acronym_is_exact_unless_the_analyst_says_fuzzy(tmp_path: Path) -> None:
+    from monitor.engine.matcher import compile_watchlists
+    from monitor.testing import make_item
+
+    default = load_watchlist(write(tmp_path, "a.yaml", "terms:\n  - name: ISIS\n"))
+    fuzzy = load_watchlist(write(tmp_path, "b.yaml", "terms:\n  - name: ISIS\n"
+                                 "    match: fuzzy\n"))
+    item = make_item(1, title="Isis fighters seen near the border; crisis talks resume")
+    assert compile_watchlists([default]).find(item) == []
+    found = compile_watchlists([fuzzy]).find(item)
+    assert [m.matched_text for m in found] == ["Isis"], "whole words only: never in 'crisis'"

@@ -97,7 +97,7 @@ def compile_spelling(index: int, watchlist: str, term: Term, text: str) -> Spell
         )
         for t in toks
     )
-    exact = term.match == "exact" or is_acronym(text)
+    exact = term.match == "exact" or (is_acronym(text) and not term.match_set)
     return Spelling(index, watchlist, term, text, tokens, exact,
                     tuple(exact_text(t.raw) for t in toks), _surname_ok(term.kind, tokens))
 

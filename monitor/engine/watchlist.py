@@ -32,7 +32,7 @@ class TermSpec(_Strict):
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     kind: Literal["person", "place", "org", "topic"] = "topic"
-    match: Literal["fuzzy", "exact"] = "fuzzy"
+    match: Literal["fuzzy", "exact"] | None = None
     threshold: float | None = Field(default=None, ge=0, le=100)
 
     @field_validator("name", "aliases")
@@ -99,7 +99,8 @@ def _build(spec: WatchlistSpec, path: Path) -> Watchlist:
             name=t.name.strip(),
             aliases=tuple(a.strip() for a in t.aliases),
             kind=t.kind,
-            match=t.match,
+            match=t.match or "fuzzy",
+            match_set=t.match is not None,
             threshold=t.threshold,
         )
         for t in spec.terms
