@@ -24,30 +24,30 @@ import asyncio
 import email.utils
 import ipaddress
 import os
-import socket
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import aiohttp
 from yarl import URL
 
 from monitor.errors import FetchRejected, SourceError
+from monitor.sources.decode import make_decoder
+from monitor.sources.urlpolicy import (
+    SECRET_QUERY_KEYS,
+    address_allowed,
+    redact_url,
+    scrub,
+    system_resolve,
+)
 
 MiB = 1024 * 1024
 CHUNK = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_4XX = frozenset({408, 429})
-SECRET_QUERY_KEYS = frozenset(
-    {
-        "key", "apikey", "api_key", "api-key", "token", "access_token", "auth", "secret",
-        "client_secret", "sig", "signature", "password", "passwd", "pwd", "session",
-    }
-)  # fmt: skip
 USER_AGENT = "monitor/0.1 (+media monitoring; feed poller)"
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]
@@ -83,131 +83,9 @@ class FetchResult:
 # --- redaction -------------------------------------------------------------------------
 
 
-def redact_url(url: str) -> str:
-    """``url`` safe for logs and error text: userinfo and secret query values become ***."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        query = "&".join(
-            f"{k}=***" if k.lower() in SECRET_QUERY_KEYS else (f"{k}={v}" if v else k)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-    except ValueError:
-        return "<unparseable url>"
 
-
-def _secrets_in(url: str) -> list[str]:
-    """The literal secret strings of ``url`` (raw and unquoted), longest first."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found = [parts.password or "", parts.username or "", parts.netloc.rpartition("@")[0]]
-    for raw in parts.query.split("&"):
-        key, _, value = raw.partition("=")
-        if unquote(key).lower() in SECRET_QUERY_KEYS:
-            found += [value, unquote(value)]
-    return sorted({s for s in found if len(s) >= 3}, key=len, reverse=True)
-
-
-def scrub(text: str, *urls: str) -> str:
-    """Remove every secret of ``urls`` from ``text`` (third-party messages echo URLs)."""
-    for url in urls:
-        for secret in _secrets_in(url):
-            text = text.replace(secret, "***")
-    return text
-
-
-# --- address policy ----------------------------------------------------------------------
-
-
-def address_allowed(ip: str) -> bool:
-    """True for a public unicast address. Loopback, private, link-local, unspecified,
-    multicast, reserved and shared (CGNAT) space are refused, including IPv4 hidden in
-    IPv6 (``::ffff:127.0.0.1``, 6to4, Teredo)."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address):
-        embedded = addr.ipv4_mapped or addr.sixtofour or (addr.teredo or (None, None))[1]
-        if embedded is not None and not address_allowed(str(embedded)):
-            return False
-    bad = (
-        addr.is_loopback or addr.is_private or addr.is_link_local or addr.is_unspecified
-        or addr.is_multicast or addr.is_reserved or not addr.is_global
-    )  # fmt: skip
-    return not bad
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    """All addresses of ``host`` in the resolver's order (numeric forms like 2130706434
-    come back canonical, so the policy sees the real address)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-# --- decoding -----------------------------------------------------------------------------
-
-
-class _Inflater:
-    """gzip/deflate decoding that never produces more than it is asked for."""
-
-    def __init__(self, encoding: str) -> None:
-        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._z = zlib.decompressobj(self._wbits)
-        self._raw_fallback = encoding == "deflate"
-
-    def decode(self, data: bytes, limit: int) -> bytes:
-        out: list[bytes] = []
-        produced = 0
-        while data and produced < limit:
-            chunk = self._inflate(data, limit - produced)
-            produced += len(chunk)
-            out.append(chunk)
-            data = self._z.unconsumed_tail
-            if self._z.eof:  # a second gzip member follows, or trailing junk
-                data = self._z.unused_data
-                if data:
-                    self._z = zlib.decompressobj(self._wbits)
-        return b"".join(out)
-
-    def _inflate(self, data: bytes, limit: int) -> bytes:
-        try:
-            chunk = self._z.decompress(data, limit)
-        except zlib.error:
-            if not self._raw_fallback:
-                raise
-            # Some servers send raw deflate (no zlib header) as "deflate".
-            self._wbits, self._raw_fallback = -zlib.MAX_WBITS, False
-            self._z = zlib.decompressobj(self._wbits)
-            chunk = self._z.decompress(data, limit)
-        self._raw_fallback = False
-        return chunk
-
-
-class _Identity:
-    def decode(self, data: bytes, limit: int) -> bytes:
-        return data
-
-
-def _decoder(encodings: list[str], url: str) -> _Inflater | _Identity:
-    layers = [
-        token.strip().lower()
-        for value in encodings
-        for token in value.split(",")
-        if token.strip() and token.strip().lower() != "identity"
-    ]
-    if len(layers) > 1:
-        raise FetchRejected("encoding", f"{redact_url(url)}: stacked Content-Encoding {layers}")
-    if not layers:
-        return _Identity()
-    if layers[0] not in ("gzip", "x-gzip", "deflate"):
-        raise FetchRejected("encoding", f"{redact_url(url)}: unsupported encoding {layers[0]!r}")
-    return _Inflater(layers[0])
+__all__ = ["SECRET_QUERY_KEYS", "FetchLimits", "FetchResult", "Fetcher", "MiB",
+           "address_allowed", "redact_url", "scrub", "system_resolve"]
 
 
 # --- the fetcher --------------------------------------------------------------------------
@@ -491,7 +369,7 @@ async def _read_body(resp: aiohttp.ClientResponse, url: str, limits: FetchLimits
             "max_bytes",
             f"{redact_url(url)}: Content-Length {resp.content_length} over {limits.max_wire_bytes}",
         )
-    decoder = _decoder(resp.headers.getall("Content-Encoding", []), url)
+    decoder = make_decoder(resp.headers.getall("Content-Encoding", []), url)
     wire, body = 0, bytearray()
     try:
         async for chunk in resp.content.iter_chunked(CHUNK):
