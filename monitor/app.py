@@ -306,8 +306,9 @@ class App:
             self.work.clear()  # before matching: a poll that lands meanwhile wakes us again
             try:
                 _, alerts = await asyncio.to_thread(self.match_all)
-            except MonitorError as exc:
-                log.error("match_loop_error error=%r (retrying)", str(exc))
+            except Exception as exc:  # a full disk or a locked database must not end the loop
+                log.error("match_loop_error error=%r (retrying in 1 s)", str(exc),
+                          exc_info=not isinstance(exc, MonitorError))
                 alerts = 0
             if alerts:
                 self.deliver.set()
@@ -319,8 +320,9 @@ class App:
             self.deliver.clear()
             try:
                 await self.outbox.run_due(self.stop)
-            except MonitorError as exc:
-                log.error("outbox_error error=%r (retrying)", str(exc))
+            except Exception as exc:  # the same: log, wait, try again
+                log.error("outbox_error error=%r (retrying)", str(exc),
+                          exc_info=not isinstance(exc, MonitorError))
             # New alerts wake the outbox at once; retries that come due are picked up
             # within half a second.
             with contextlib.suppress(TimeoutError):

@@ -144,3 +144,29 @@ def test_json_api_and_file_sources_from_config_alone(
         texts = sorted(str(p.get("text")) for p in slack.posts())
     assert len(texts) == 2, texts
     assert any("Rutba" in t for t in texts) and any("Fuad Hussein" in t for t in texts)
+
+
+def test_locked_database_delays_but_loses_nothing(tmp_path: Path, feed_stub: FeedStub) -> None:
+    """RELIABILITY.md D09(b): another process holds an exclusive lock on the queue."""
+    import sqlite3
+
+    url = feed_stub.serve("/f.xml", rss([]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        config = write_config(tmp_path / "config.yaml", base_config(
+            tmp_path, [{"name": "f", "url": url, "interval": "1s", "jitter": 0}], notifiers))
+        daemon = Daemon(config, env)
+        assert wait_until(lambda: len(feed_stub.requests_for("/f.xml")) >= 2, 15)
+        lock = sqlite3.connect(tmp_path / "data" / "queue.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Rutba", "https://n.example/l")]))
+        time.sleep(4)
+        assert slack.posts() == [], "nothing can be queued while the lock is held"
+        lock.execute("COMMIT")
+        lock.close()
+        assert wait_until(lambda: len(slack.posts()) == 1, 20)
+        time.sleep(2)
+        assert daemon.proc.poll() is None, "the daemon kept running"
+        stopped = daemon.stop()
+    assert stopped.code == 0
+    assert len(slack.posts()) == 1
