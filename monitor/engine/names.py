@@ -109,6 +109,11 @@ TITLES: frozenset[str] = _words(
     ousted deposed exiled interim acting new iraqi syrian kurdish lebanese jordanian
     iranian turkish egyptian saudi emirati qatari israeli palestinian yemeni libyan
     russian american british french german regime
+    cleric clerics preacher cardinal patriarch warlord militant lawmaker mp speaker
+    governor mayor ambassador diplomat premier chancellor senator sen gov adm admiral
+    marshal caliph grand supreme jihadist insurgent rebel tribal sunni shia shiite druze
+    alawite afghan pakistani sudanese tunisian algerian moroccan bahraini kuwaiti omani
+    ukrainian chinese indian
     """
 )
 
