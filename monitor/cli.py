@@ -1,4 +1,5 @@
-"""Command line: ``monitor run | check | match | backtest | status``.
+"""Command line: ``monitor run | check | match | backtest | status | alerts retry |
+db upgrade``.
 
 Exit codes: 0 success; 1 invalid config or watchlists (``check``, and ``run`` at
 start-up); 2 bad command-line usage; 3 a required service (queue, store) unreachable.
@@ -67,6 +68,19 @@ def _parser() -> argparse.ArgumentParser:
                           help="candidate watchlist file or folder (repeatable)")
     backtest.add_argument("--since", default="7d", help="how far back: 30m, 12h, 7d, …")
     backtest.set_defaults(func=cmd_backtest)
+
+    alerts = sub.add_parser("alerts", help="manage stored alerts")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    retry = alerts_sub.add_parser("retry", help="re-send dead-lettered alerts")
+    retry.add_argument("ids", nargs="*", help="alert ids (default: every dead alert)")
+    retry.add_argument("--config", type=Path, default=Path("config.yaml"))
+    retry.set_defaults(func=cmd_alerts_retry)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="create or upgrade the store and queue schema")
+    upgrade.add_argument("--config", type=Path, default=Path("config.yaml"))
+    upgrade.set_defaults(func=cmd_db_upgrade)
 
     status = sub.add_parser("status", help="sources' health, queue depths, dead letters")
     status.add_argument("--config", type=Path, default=Path("config.yaml"))
@@ -209,6 +223,38 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(render(backtest(candidate, current, items), args.since))
+    return EXIT_OK
+
+
+# --- alerts retry / db upgrade ----------------------------------------------------------
+def cmd_alerts_retry(args: argparse.Namespace) -> int:
+    """Dead deliveries become pending again; a running daemon (or the next ``run``)
+    sends them. Nothing is sent from this command itself."""
+    from monitor.store.sqlite import SqliteStore
+
+    config = load_config(args.config)
+    store = SqliteStore(config.sqlite_path(config.store.url))
+    try:
+        n = store.revive(args.ids)
+    finally:
+        store.close()
+    print(f"{n} dead deliver{'y' if n == 1 else 'ies'} queued again; a running daemon sends "
+          "them within seconds, or run `monitor run --once`")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """The SQLite schema is created and upgraded in place when a store or queue opens;
+    this command does that without starting the daemon (e.g. in a deploy step)."""
+    from monitor.queue.sqlite import SqliteQueue
+    from monitor.store.sqlite import SqliteStore
+
+    config = load_config(args.config)
+    store_path = config.sqlite_path(config.store.url)
+    queue_path = config.resolve(config.queue.path)
+    SqliteStore(store_path).close()
+    SqliteQueue(queue_path).close()
+    print(f"ok: store {store_path} and queue {queue_path} are at the current schema")
     return EXIT_OK
 
 

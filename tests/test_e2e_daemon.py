@@ -170,3 +170,27 @@ def test_locked_database_delays_but_loses_nothing(tmp_path: Path, feed_stub: Fee
         stopped = daemon.stop()
     assert stopped.code == 0
     assert len(slack.posts()) == 1
+
+
+def test_dead_alert_is_resent_after_alerts_retry(tmp_path: Path, feed_stub: FeedStub) -> None:
+    from tests.harness.slackstub import Reply
+
+    url = feed_stub.serve("/f.xml", rss([Entry("Talks in Rutba", "https://n.example/r")]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        config = write_config(tmp_path / "config.yaml", base_config(
+            tmp_path, [{"name": "f", "url": url}], notifiers))
+        slack.script([Reply.error("not_in_channel")])
+        first = run_monitor("run", "--once", "--config", str(config), env=env)
+        assert first.code == 0 and "alert_dead" in first.stderr
+        assert slack.posts() == []
+        status = run_monitor("status", "--config", str(config))
+        assert status.code == 1 and "dead: alert=" in status.stdout
+        assert "not_in_channel" in status.stdout
+
+        revived = run_monitor("alerts", "retry", "--config", str(config))
+        assert revived.code == 0 and revived.stdout.startswith("1 dead delivery queued again")
+        assert run_monitor("run", "--once", "--config", str(config), env=env).code == 0
+        assert len(slack.posts()) == 1
+        assert run_monitor("status", "--config", str(config)).code == 0
+        assert run_monitor("db", "upgrade", "--config", str(config)).code == 0

@@ -169,8 +169,8 @@ class Outbox:
         await asyncio.to_thread(self.store.mark_dead, task, reason)
         self.stats.dead += 1
         metrics.DELIVERIES.labels(task.destination, "dead").inc()
-        log.error("alert_dead alert_id=%s destination=%s reason=%r (kept in the store "
-                  "in state dead)", task.alert.id, task.destination, reason)
+        log.error("alert_dead alert_id=%s destination=%s reason=%r (kept as dead; "
+                  "`monitor alerts retry` sends it again)", task.alert.id, task.destination, reason)
 
     def close(self) -> None:
         for notifier in self.notifiers.values():

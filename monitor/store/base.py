@@ -92,6 +92,11 @@ class Store(ABC):
         """No delivery to ``destination`` is claimed before ``until`` (a Retry-After)."""
 
     @abstractmethod
+    def revive(self, alert_ids: Sequence[str] = ()) -> int:
+        """Dead deliveries (of ``alert_ids``, or all) become pending again, due now, with
+        their attempt count reset. Returns how many were revived."""
+
+    @abstractmethod
     def delivery_counts(self) -> dict[str, int]:
         """state -> number of (alert, destination) rows."""
 

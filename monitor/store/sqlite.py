@@ -217,6 +217,26 @@ class SqliteStore(Store):
                 (destination, until),
             )
 
+    def revive(self, alert_ids: Sequence[str] = ()) -> int:
+        now = time.time()
+        where, params = "state = ?", [DEAD]
+        if alert_ids:
+            where += f" AND alert_id IN ({','.join('?' * len(alert_ids))})"
+            params += list(alert_ids)
+        with self.db.tx() as conn:
+            # A fresh age too: the revived alert gets a whole max_age to be delivered.
+            conn.execute(
+                f"UPDATE alerts SET payload = json_set(payload, '$.created_at', ?)"
+                f" WHERE id IN (SELECT alert_id FROM deliveries WHERE {where})",
+                (now, *params),
+            )
+            cur = conn.execute(
+                f"UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?"
+                f" WHERE {where}",
+                (PENDING, now, now, *params),
+            )
+            return cur.rowcount
+
     def delivery_counts(self) -> dict[str, int]:
         rows = self.db.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
         return {str(s): int(n) for s, n in rows}  # type: ignore[call-overload]
