@@ -22,6 +22,10 @@ run: $(VENV)/.installed
 	$(BIN)/monitor run --config $(CONFIG)
 
 test: $(VENV)/.installed-test
+	@# PostgreSQL is started before sessions on these machines; start it if it stopped.
+	-@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  (command -v pg_ctlcluster >/dev/null && \
+	   pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start) || true
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -38,8 +38,8 @@ from monitor.sources.fetch import Fetcher, FetchLimits
 from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS, JsonApiSource
 from monitor.sources.rss import RssSource
 from monitor.stages import intake_batch, match_batch, poll
+from monitor.store import open_store
 from monitor.store.base import Store
-from monitor.store.sqlite import SqliteStore
 
 log = logging.getLogger("monitor")
 
@@ -131,8 +131,7 @@ def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits) -> Sour
 class App:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store: Store = SqliteStore(config.sqlite_path(config.store.url),
-                                        durability=config.store.durability)
+        self.store: Store = open_store(config)
         self.queue: Queue = SqliteQueue(config.resolve(config.queue.path),
                                         durability=config.store.durability)
         self.watchlists = WatchlistSet(config.rule_paths)

@@ -205,7 +205,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from monitor.backtest import backtest, render
     from monitor.config import parse_duration
     from monitor.engine.watchlist import load_watchlists
-    from monitor.store.sqlite import SqliteStore
+    from monitor.store import open_store
 
     try:
         window = parse_duration(args.since)
@@ -217,7 +217,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     current, _ = load_watchlists(config.rule_paths)
-    store = SqliteStore(config.sqlite_path(config.store.url))
+    store = open_store(config)
     try:
         items = store.items_since(time.time() - window)
     finally:
@@ -230,10 +230,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
     """Dead deliveries become pending again; a running daemon (or the next ``run``)
     sends them. Nothing is sent from this command itself."""
-    from monitor.store.sqlite import SqliteStore
+    from monitor.store import open_store
 
     config = load_config(args.config)
-    store = SqliteStore(config.sqlite_path(config.store.url))
+    store = open_store(config)
     try:
         n = store.revive(args.ids)
     finally:
@@ -247,14 +247,14 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """The SQLite schema is created and upgraded in place when a store or queue opens;
     this command does that without starting the daemon (e.g. in a deploy step)."""
     from monitor.queue.sqlite import SqliteQueue
-    from monitor.store.sqlite import SqliteStore
+    from monitor.store import open_store
 
     config = load_config(args.config)
-    store_path = config.sqlite_path(config.store.url)
     queue_path = config.resolve(config.queue.path)
-    SqliteStore(store_path).close()
+    open_store(config).close()
     SqliteQueue(queue_path).close()
-    print(f"ok: store {store_path} and queue {queue_path} are at the current schema")
+    store = config.store.url.split("@")[-1] if "@" in config.store.url else config.store.url
+    print(f"ok: store {store} and queue {queue_path} are at the current schema")
     return EXIT_OK
 
 
@@ -266,10 +266,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from monitor.queue.base import ALERTS, ITEMS
     from monitor.queue.sqlite import SqliteQueue
-    from monitor.store.sqlite import SqliteStore
+    from monitor.store import open_store
 
     config = load_config(args.config)
-    store = SqliteStore(config.sqlite_path(config.store.url))
+    store = open_store(config)
     queue = SqliteQueue(config.resolve(config.queue.path))
 
     def when(ts: float | None) -> str:

@@ -234,8 +234,8 @@ def _cross_check(config: Config, root: Any, name: str) -> list[Problem]:
         line, col = position(root, ["queue", "backend"])
         problems.append(Problem(name, line, col, "queue.backend: 'kafka' is not available in "
                                 "this version yet; use 'sqlite'"))
-    if not config.store.url.startswith("sqlite:///"):
+    if not config.store.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         line, col = position(root, ["store", "url"])
-        problems.append(Problem(name, line, col, "store.url: only sqlite:///PATH is available "
-                                "in this version"))
+        problems.append(Problem(name, line, col, "store.url: expected sqlite:///PATH or "
+                                "postgresql://USER@HOST/DB"))
     return problems

@@ -5,4 +5,5 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.harness.feed_fixtures",
     "tests.harness.slack_fixtures",
+    "tests.harness.pg_fixtures",
 ]

@@ -194,3 +194,28 @@ def test_dead_alert_is_resent_after_alerts_retry(tmp_path: Path, feed_stub: Feed
         assert len(slack.posts()) == 1
         assert run_monitor("status", "--config", str(config)).code == 0
         assert run_monitor("db", "upgrade", "--config", str(config)).code == 0
+
+
+def test_postgres_store_end_to_end(tmp_path: Path, feed_stub: FeedStub, postgres_url: str) -> None:
+    url = feed_stub.serve("/f.xml", rss([Entry("Talks in Rutba", "https://n.example/pg")]))
+    with SlackStub() as slack:
+        notifiers, env = webapi(slack)
+        config = base_config(tmp_path, [{"name": "f", "url": url}], notifiers)
+        config["store"] = {"url": postgres_url}
+        path = write_config(tmp_path / "config.yaml", config)
+        assert run_monitor("db", "upgrade", "--config", str(path)).code == 0
+        for _ in range(2):
+            result = run_monitor("run", "--once", "--config", str(path), env=env)
+            assert result.code == 0, result.stderr
+        assert len(slack.posts()) == 1, "seen items and delivered alerts live in PostgreSQL"
+        status = run_monitor("status", "--config", str(path))
+    assert status.code == 0 and "deliveries: sent=1" in status.stdout
+
+
+def test_unreachable_store_exits_3(tmp_path: Path) -> None:
+    config = base_config(tmp_path, [], [{"name": "console", "type": "console"}])
+    config["store"] = {"url": "postgresql://postgres@127.0.0.1:1/none"}
+    result = run_monitor("run", "--once", "--config",
+                         str(write_config(tmp_path / "config.yaml", config)))
+    assert result.code == 3
+    assert "cannot open the PostgreSQL store" in result.stderr

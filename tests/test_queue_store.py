@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,20 @@ def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queue]:
     q.close()
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = SqliteStore(tmp_path / "store.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def reopen(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    """Opens a store on the same database each time it is called (a restart)."""
+    if request.param == "postgres":
+        from monitor.store.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        return lambda: PostgresStore(url)
+    return lambda: SqliteStore(tmp_path / "store.db")
+
+
+@pytest.fixture
+def store(reopen: Callable[[], Store]) -> Iterator[Store]:
+    s = reopen()
     yield s
     s.close()
 
@@ -78,13 +89,13 @@ def test_poison_message_is_dead_lettered_after_max_attempts(queue: Queue) -> Non
     assert queue.dead(ITEMS) == [("bad", "TypeError: boom")]
 
 
-def test_seen_by_key_or_guid_across_reopen(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "s.db")
+def test_seen_by_key_or_guid_across_reopen(reopen: Callable[[], Store]) -> None:
+    s = reopen()
     first = item(1, guid="g1")
     assert s.unseen([first, first]) == [first]
     s.mark_seen([first])
     s.close()
-    s = SqliteStore(tmp_path / "s.db")
+    s = reopen()
     same_guid = item(2, guid="g1")
     same_key = item(3, key="k1")
     new = item(4)
@@ -143,3 +154,40 @@ def test_retry_and_dead_states(store: Store) -> None:
     assert store.next_delivery_due(["slack"]) is None
     (row,) = store.deliveries("a1")
     assert row["state"] == "dead" and row["last_error"] == "channel_not_found"
+
+
+def test_revive_makes_dead_deliveries_due_with_a_fresh_age(store: Store) -> None:
+    old = Alert(id="a9", watchlist="w", severity="high", item=item(9), matches=(),
+                created_at=time.time() - 3 * 86400)
+    store.add_alert(old, ["slack"])
+    (task,) = store.claim_deliveries(1, 60, ["slack"])
+    store.mark_dead(task, "channel_not_found")
+    assert store.revive(["other"]) == 0
+    assert store.revive() == 1
+    (task,) = store.claim_deliveries(1, 60, ["slack"])
+    assert task.attempts == 1 and task.alert.created_at > time.time() - 60
+
+
+def test_concurrent_claims_never_share_a_delivery(reopen: Callable[[], Store]) -> None:
+    """Two processes' stores over one database (SKIP LOCKED / BEGIN IMMEDIATE)."""
+    import threading
+
+    a, b = reopen(), reopen()
+    for n in range(40):
+        a.add_alert(alert(n), ["slack"])
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker(s: Store) -> None:
+        while tasks := s.claim_deliveries(3, 60, ["slack"]):
+            with lock:
+                got.extend(t.alert.id for t in tasks)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a.close()
+    b.close()
+    assert sorted(got) == sorted(f"a{n}" for n in range(40))

@@ -16,6 +16,15 @@ from monitor.models import Alert, Item
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
+def identities(item: Item) -> list[str]:
+    """The names an item is known by for dedupe: its key (canonical URL, or guid, or
+    content hash) and, when it has one, its guid within its source."""
+    ids = [f"key:{item.key or item.id}"]
+    if item.guid:
+        ids.append(f"guid:{item.source}:{item.guid}")
+    return ids
+
+
 @dataclass(frozen=True)
 class SourceState:
     source: str

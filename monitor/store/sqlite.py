@@ -19,6 +19,7 @@ from monitor.store.base import (
     DeliveryTask,
     SourceState,
     Store,
+    identities,
 )
 
 _SCHEMA = [
@@ -45,13 +46,6 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS destination_pause (
         destination TEXT PRIMARY KEY, until REAL NOT NULL)""",
 ]
-
-
-def identities(item: Item) -> list[str]:
-    ids = [f"key:{item.key or item.id}"]
-    if item.guid:
-        ids.append(f"guid:{item.source}:{item.guid}")
-    return ids
 
 
 class SqliteStore(Store):
