@@ -121,7 +121,6 @@ class NotifierConfig(_Strict):
 class DeliveryConfig(_Strict):
     backoff_initial: Duration = 2.0
     backoff_max: Duration = 600.0
-    retry_after_cap: Duration = 300.0
     max_age: Duration = 48 * 3600.0
     lease: Duration = 60.0
     drain_timeout: Duration = 300.0  # `run --once`: how long to wait for pending deliveries
