@@ -24,14 +24,15 @@ from monitor import server as http_server
 from monitor.config import Config, SourceConfig
 from monitor.engine.base import Matcher
 from monitor.engine.matcher import compile_watchlists
-from monitor.engine.watchlist import load_watchlist, watchlist_files
-from monitor.errors import ConfigError, FetchRejected, MonitorError, Problem, SourceError
+from monitor.engine.watchlist import load_each, watchlist_files
+from monitor.errors import FetchRejected, MonitorError, Problem, SourceError
+from monitor.health import queue_depths
 from monitor.models import Alert, Watchlist
 from monitor.notify.base import Notifier
 from monitor.notify.console import ConsoleNotifier
 from monitor.notify.outbox import Outbox, TokenBucket
 from monitor.notify.slack import SlackWebApiNotifier, SlackWebhookNotifier
-from monitor.queue.base import ALERTS, ITEMS, Queue
+from monitor.queue.base import Queue
 from monitor.queue.sqlite import SqliteQueue
 from monitor.sources.base import Source
 from monitor.sources.fetch import Fetcher, FetchLimits
@@ -89,22 +90,16 @@ class WatchlistSet:
         self.fingerprint = self.scan()
         problems: list[Problem] = []
         fresh: dict[str, Watchlist] = {}
-        names: dict[str, str] = {}
-        for file, _, _ in self.fingerprint:
-            try:
-                wl = load_watchlist(Path(file))
-                if wl.name in names:
-                    raise ConfigError([Problem(file, 1, 1, f"watchlist {wl.name!r} is already "
-                                               f"defined in {names[wl.name]}")])
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                if file in self.by_file:
-                    fresh[file] = self.by_file[file]
-                    log.error("watchlist_rejected file=%s: the previous version of %r stays "
-                              "in force until this file is fixed", file, self.by_file[file].name)
+        for path, wl, found in load_each(Path(f) for f, _, _ in self.fingerprint):
+            file = str(path)
+            if wl is not None:
+                fresh[file] = wl
                 continue
-            names[wl.name] = file
-            fresh[file] = wl
+            problems.extend(found)
+            if file in self.by_file:
+                fresh[file] = self.by_file[file]
+                log.error("watchlist_rejected file=%s: the previous version of %r stays "
+                          "in force until this file is fixed", file, self.by_file[file].name)
         for gone in set(self.by_file) - set(fresh):
             log.warning("watchlist_removed file=%s name=%s: its rules stop", gone,
                         self.by_file[gone].name)
@@ -149,6 +144,7 @@ class App:
         self.deliver = asyncio.Event()  # alerts were stored: deliver now
         self.stop = asyncio.Event()
         self._polls: set[asyncio.Task[bool]] = set()
+        self.scheduler: AsyncIOScheduler | None = None  # only the long-running mode has one
 
     # --- stages ------------------------------------------------------------------------
     def destinations(self, alert: Alert) -> list[str]:
@@ -193,8 +189,7 @@ class App:
         return True
 
     def _reschedule(self, job_id: str, delay: float) -> None:
-        scheduler = getattr(self, "scheduler", None)
-        job = scheduler.get_job(job_id) if scheduler else None
+        job = self.scheduler.get_job(job_id) if self.scheduler else None
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC) + timedelta(seconds=delay))
 
@@ -342,7 +337,8 @@ class App:
 
     async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
         started = time.monotonic()
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         polls = list(self._polls)
         for task in polls:
             task.cancel()
@@ -359,7 +355,7 @@ class App:
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
 
     def queue_depths(self) -> dict[str, int]:
-        return {ITEMS: self.queue.depth(ITEMS), ALERTS: self.queue.depth(ALERTS)}
+        return queue_depths(self.queue)
 
     def close(self) -> None:
         self.outbox.close()

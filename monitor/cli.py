@@ -260,47 +260,45 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 # --- status ------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    """Read-only view of the store and queues; exit 0 when every source's last poll
-    succeeded and nothing is dead-lettered, else 1 (usable as a health probe)."""
+    """Read-only view of the store and queues, the same judgement as ``/healthz``: exit 0
+    when healthy, 1 when a source is failing or an alert is dead (a health probe)."""
     import datetime as dt
 
-    from monitor.queue.base import ALERTS, ITEMS
+    from monitor.health import health
     from monitor.queue.sqlite import SqliteQueue
     from monitor.store import open_store
 
     config = load_config(args.config)
     store = open_store(config)
     queue = SqliteQueue(config.resolve(config.queue.path))
+    try:
+        report = health(config, store, queue)
+        dead = [d for d in store.deliveries() if d["state"] == "dead"]
+    finally:
+        store.close()
+        queue.close()
 
     def when(ts: float | None) -> str:
         if ts is None:
             return "never"
         return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    healthy = True
     print("sources:")
-    for sc in config.sources:
-        st = store.source_state(sc.name)
-        ok = st is not None and st.failures == 0
-        healthy &= ok or not sc.enabled
-        if st is None:
-            print(f"  {sc.name}: never polled")
+    for name, src in report["sources"].items():
+        if not src["polled"]:
+            print(f"  {name}: never polled")
             continue
-        line = (f"  {sc.name}: {'ok' if ok else 'FAILING'} last_success={when(st.last_success)}"
-                f" items={st.items_total}")
-        if st.failures:
-            line += f" failures={st.failures} last_error={st.last_error!r}"
+        line = (f"  {name}: {'ok' if src['ok'] else 'FAILING'} "
+                f"last_success={when(src['last_success'])} items={src['items']}")
+        if src["failures"]:
+            line += f" failures={src['failures']} last_error={src['last_error']!r}"
         print(line)
-    counts = store.delivery_counts()
-    print(f"queues: items={queue.depth(ITEMS)} alerts={queue.depth(ALERTS)}")
-    print("deliveries: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    dead = [d for d in store.deliveries() if d["state"] == "dead"]
+    print("queues: " + " ".join(f"{k}={v}" for k, v in report["queues"].items()))
+    print("deliveries: " + " ".join(f"{k}={v}" for k, v in sorted(report["deliveries"].items())))
     for d in dead:
         print(f"  dead: alert={d['alert_id']} destination={d['destination']} "
               f"reason={d['last_error']!r}")
-    store.close()
-    queue.close()
-    return EXIT_OK if healthy and not dead else EXIT_INVALID
+    return EXIT_OK if report["status"] == "ok" else EXIT_INVALID
 
 
 # --- match -------------------------------------------------------------------------------

@@ -6,40 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import metrics
+from monitor.health import health
 
 if TYPE_CHECKING:
     from monitor.app import App
 
 log = logging.getLogger("monitor.server")
-
-
-def health(app: App) -> dict[str, Any]:
-    """``ok`` when every enabled source's last poll succeeded and no delivery is dead or
-    stuck; ``degraded`` otherwise. Never contains a secret: names, counts, times only."""
-    sources = {}
-    degraded = False
-    for sc in app.config.sources:
-        if not sc.enabled:
-            continue
-        st = app.store.source_state(sc.name)
-        ok = st is not None and st.failures == 0
-        degraded |= st is not None and st.failures > 0
-        sources[sc.name] = {
-            "ok": ok, "failures": st.failures if st else 0,
-            "last_success": st.last_success if st else None,
-            "last_error": st.last_error if st else None,
-        }
-    counts = app.store.delivery_counts()
-    degraded |= counts.get("dead", 0) > 0
-    return {"status": "degraded" if degraded else "ok", "time": time.time(),
-            "sources": sources, "queues": app.queue_depths(), "deliveries": counts}
 
 
 def refresh_gauges(app: App) -> None:
@@ -52,7 +30,8 @@ def refresh_gauges(app: App) -> None:
 async def start(app: App) -> web.AppRunner | None:
     """Start the server; a port already taken is logged, never fatal."""
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(health, app))
+        return web.json_response(
+            await asyncio.to_thread(health, app.config, app.store, app.queue))
 
     async def metrics_page(_: web.Request) -> web.Response:
         await asyncio.to_thread(refresh_gauges, app)

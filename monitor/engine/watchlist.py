@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -182,22 +182,30 @@ def watchlist_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_watchlists(paths: Iterable[Path]) -> tuple[list[Watchlist], list[Problem]]:
-    """Load every watchlist under ``paths``: the good ones, and the problems of the bad ones
-    (a bad file never stops the others). Two files claiming one watchlist name is a problem."""
-    good: list[Watchlist] = []
-    problems: list[Problem] = []
-    names: dict[str, str] = {}
-    for file in watchlist_files(paths):
+def load_each(files: Iterable[Path]) -> Iterator[tuple[Path, Watchlist | None, list[Problem]]]:
+    """Each file with its watchlist, or None and its problems (a bad file never stops the
+    others). A second file claiming a watchlist name already taken is a problem."""
+    names: dict[str, Path] = {}
+    for file in files:
         try:
             wl = load_watchlist(file)
         except ConfigError as exc:
-            problems.extend(exc.problems)
+            yield file, None, exc.problems
             continue
         if wl.name in names:
-            problems.append(Problem(str(file), 1, 1, f"watchlist {wl.name!r} is already "
-                                    f"defined in {names[wl.name]}"))
+            yield file, None, [Problem(str(file), 1, 1, f"watchlist {wl.name!r} is already "
+                                       f"defined in {names[wl.name]}")]
             continue
-        names[wl.name] = str(file)
-        good.append(wl)
+        names[wl.name] = file
+        yield file, wl, []
+
+
+def load_watchlists(paths: Iterable[Path]) -> tuple[list[Watchlist], list[Problem]]:
+    """Every watchlist under ``paths``: the good ones, and the problems of the bad ones."""
+    good: list[Watchlist] = []
+    problems: list[Problem] = []
+    for _, wl, found in load_each(watchlist_files(paths)):
+        problems.extend(found)
+        if wl is not None:
+            good.append(wl)
     return good, problems

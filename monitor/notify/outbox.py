@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from monitor import failpoints, metrics
 from monitor.config import DeliveryConfig
@@ -50,7 +50,6 @@ class OutboxStats:
     dead: int = 0
     reconciled: int = 0
     possible_duplicates: int = 0
-    by_destination: dict[str, int] = field(default_factory=dict)
 
 
 def backoff(attempt: int, initial: float, cap: float) -> float:
@@ -137,9 +136,6 @@ class Outbox:
                         "delivery now", alert.id, task.destination)
         self.stats.sent += 1
         metrics.DELIVERIES.labels(task.destination, "sent").inc()
-        self.stats.by_destination[task.destination] = (
-            self.stats.by_destination.get(task.destination, 0) + 1
-        )
         log.info("alert_sent alert_id=%s destination=%s watchlist=%s attempts=%d title=%r",
                  alert.id, task.destination, alert.watchlist, task.attempts,
                  alert.item.title[:120])
