@@ -55,7 +55,8 @@ def test_health_and_metrics_report_failures_without_secrets(
                 health = json.loads(get(f"http://127.0.0.1:{port}/healthz"))
             except OSError:
                 health = {}
-            if health.get("deliveries") == {"dead": 1}:
+            polled = health.get("sources", {}).get("broken", {}).get("failures", 0)
+            if health.get("deliveries") == {"dead": 1} and polled:
                 break
             time.sleep(0.2)
         page = get(f"http://127.0.0.1:{port}/metrics")
