@@ -29,6 +29,9 @@ class Item:
     language: str | None = None
     guid: str = ""
     key: str = ""
+    # The outlet's display name: the source's ``title:`` in config.yaml, else the feed's
+    # own title, else empty (then the source's config name is shown).
+    source_title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,7 +40,8 @@ class Item:
     def from_dict(cls, data: dict[str, Any]) -> Item:
         known = {f for f in cls.__dataclass_fields__}
         clean = {k: v for k, v in data.items() if k in known}
-        for name in ("id", "source", "url", "title", "summary", "content", "guid", "key"):
+        for name in ("id", "source", "url", "title", "summary", "content", "guid", "key",
+                     "source_title"):
             value = clean.get(name)
             clean[name] = "" if value is None else str(value)
         if clean.get("published") is not None:
@@ -106,6 +110,7 @@ class Match:
     start: int
     end: int
     rule: str | None = None
+    kind: str = "topic"  # the term's kind (person, place, org, topic): shown in alerts
 
     def to_json(self, item_id: str) -> dict[str, Any]:
         """The DESIGN.md ``monitor match --format jsonl`` object."""

@@ -260,7 +260,7 @@ class FuzzyMatcher(Matcher):
         term = f.spelling.term
         return Match(watchlist=f.spelling.watchlist, term=term.id, term_name=term.name,
                      matched_text=f.surface, score=round(f.score, 1), field=f.field,
-                     start=f.start, end=f.end)
+                     start=f.start, end=f.end, kind=term.kind)
 
 
 # ---------------------------------------------------------------- helpers

@@ -41,6 +41,9 @@ class PollResult:
     cursor: Cursor
     not_modified: bool = False
     warnings: list[str] = field(default_factory=list)
+    # A condition an operator should see in health until a later poll clears it, e.g. a
+    # JSON API whose ``items`` expression finds nothing (the API changed shape).
+    note: str | None = None
 
 
 class Source(ABC):

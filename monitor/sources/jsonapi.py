@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jmespath
@@ -68,6 +68,7 @@ class FieldMap:
 
     items: ParsedResult
     fields: dict[str, ParsedResult]
+    items_text: str = ""
 
     @classmethod
     def compile(cls, items: str, fields: Mapping[str, str]) -> FieldMap:
@@ -79,7 +80,8 @@ class FieldMap:
             raise ValueError("fields must map 'id' or 'url'")
         if not set(TEXT_FIELDS) & set(fields):
             raise ValueError("fields must map one of 'title', 'summary', 'content'")
-        return cls(_compile("items", items), {k: _compile(k, v) for k, v in fields.items()})
+        compiled = {k: _compile(k, v) for k, v in fields.items()}
+        return cls(_compile("items", items), compiled, items)
 
 
 def _compile(name: str, expression: str) -> ParsedResult:
@@ -105,6 +107,9 @@ def load_json(body: bytes, where: str) -> Any:
         raise SourceError(f"{where}: not valid JSON ({exc}): {body[:120]!r}") from exc
 
 
+ITEMS_NOT_FOUND = "the items expression found nothing in the response"
+
+
 def map_items(
     document: Any, mapping: FieldMap, source: str, where: str
 ) -> tuple[list[Item], list[str]]:
@@ -114,7 +119,7 @@ def map_items(
     except RecursionError as exc:
         raise SourceError(f"{where}: JSON nested too deeply", retryable=False) from exc
     if elements is None and isinstance(document, dict):
-        return [], [f"{where}: no list at the items expression (empty result)"]
+        return [], [f"{where}: {ITEMS_NOT_FOUND}"]
     if not isinstance(elements, list):
         kind = type(document).__name__ if elements is None else type(elements).__name__
         raise SourceError(f"{where}: items expression found {kind}, not a list", retryable=False)
@@ -184,12 +189,14 @@ class JsonApiSource(Source):
         fields: Mapping[str, str],
         limits: FetchLimits | None = None,
         max_items: int = 500,
+        title: str = "",
     ) -> None:
         self.name, self.url = name, url
         self._fetcher = fetcher
         self._mapping = FieldMap.compile(items, fields)
         self._limits = limits or FetchLimits()
         self._max_items = max_items
+        self._title = title
 
     async def poll(self, cursor: Cursor | None) -> PollResult:
         cursor = cursor or Cursor()
@@ -204,7 +211,12 @@ class JsonApiSource(Source):
             raise SourceError(f"{where}: empty response body")
         document = load_json(result.body, where)
         items, warnings = map_items(document, self._mapping, self.name, where)
+        if self._title:
+            items = [replace(item, source_title=self._title) for item in items]
+        missing = any(w.endswith(ITEMS_NOT_FOUND) for w in warnings)
         if len(items) > self._max_items:
             warnings.append(f"{where}: kept the newest {self._max_items} of {len(items)} items")
             items = newest(items, self._max_items, lambda item: item.published)
-        return PollResult(items, fresh, warnings=warnings)
+        return PollResult(items, fresh, warnings=warnings,
+                          note=f"items expression {self._mapping.items_text!r} found nothing"
+                          if missing else None)

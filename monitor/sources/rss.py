@@ -48,11 +48,13 @@ class RssSource(Source):
         fetcher: Fetcher,
         limits: FetchLimits | None = None,
         max_items: int = 500,
+        title: str = "",
     ) -> None:
         self.name, self.url = name, url
         self._fetcher = fetcher
         self._limits = limits or FetchLimits()
         self._max_items = max_items
+        self._title = title  # config's display name; else the feed's own title
 
     @property
     def _where(self) -> str:
@@ -95,7 +97,8 @@ class RssSource(Source):
         if not isinstance(document, dict) or "items" not in document:
             raise SourceError(f"{self._where}: JSON body is not a JSON Feed", retryable=False)
         items, warnings = map_items(document, _JSON_FEED, self.name, self._where)
-        return [_sanitized(item) for item in items], warnings
+        title = self._title or _str(document.get("title")).strip()
+        return [_sanitized(item, title) for item in items], warnings
 
     def _parse_xml(self, body: bytes, result: FetchResult) -> tuple[list[Item], list[str]]:
         headers = dict(result.headers)
@@ -110,11 +113,13 @@ class RssSource(Source):
         if not entries:
             self._raise_if_not_a_feed(parsed, problem)
             return [], []
-        language = (parsed.get("feed") or {}).get("language")
+        feed = parsed.get("feed") or {}
+        language = feed.get("language")
+        title = self._title or " ".join(_str(feed.get("title")).split())[:200]
         items, skipped = [], 0
         for entry in entries:
             try:
-                items.append(self._entry_item(entry, language))
+                items.append(self._entry_item(entry, language, title))
             except (TypeError, ValueError, AttributeError):
                 skipped += 1  # an entry feedparser built oddly costs only itself
         warnings = [f"{self._where}: feed is malformed but parsed: {problem}"] if problem else []
@@ -128,7 +133,7 @@ class RssSource(Source):
         if not parsed.get("version"):
             raise SourceError(f"{self._where}: not a recognised feed format", retryable=False)
 
-    def _entry_item(self, entry: Any, language: str | None) -> Item:
+    def _entry_item(self, entry: Any, language: str | None, feed_title: str) -> Item:
         guid = _str(entry.get("id"))
         link = _str(entry.get("link"))
         title = cap(_str(entry.get("title")), "title")
@@ -146,6 +151,7 @@ class RssSource(Source):
             language=_str(detail.get("language") or language) or None,
             guid=guid,
             key=item_key(guid, link, title, published, self.name),
+            source_title=feed_title,
         )
 
 
@@ -164,11 +170,12 @@ def _is_json(body: bytes, headers: dict[str, str]) -> bool:
     return start == b"{" or ("json" in kind and start in (b"{", b"["))
 
 
-def _sanitized(item: Item) -> Item:
+def _sanitized(item: Item, source_title: str) -> Item:
     """JSON Feed HTML through feedparser's sanitizer, as feedparser does for XML feeds."""
     return Item(
         **{
             **item.to_dict(),
+            "source_title": source_title[:200],
             "summary": _sanitize_html(item.summary, "utf-8", "text/html"),
             "content": _sanitize_html(item.content, "utf-8", "text/html"),
         }

@@ -1,0 +1,1 @@
+"""One module per ``monitor`` subcommand; ``monitor.cli`` parses and dispatches."""

@@ -1,0 +1,67 @@
+"""``monitor run``: the daemon, or one pass with ``--once``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from monitor.commands.common import EXIT_INVALID, EXIT_OK
+from monitor.config import load_config
+from monitor.logs import setup_logging
+
+log = logging.getLogger("monitor")
+
+# --- run ---------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(config.log_level)
+    from monitor.app import App  # heavy imports only for the daemon
+
+    app = App(config)
+    try:
+        problems = app.load_watchlists()
+        if problems:
+            for p in problems:
+                print(p, file=sys.stderr)
+            return EXIT_INVALID
+        if args.once:
+            asyncio.run(_with_signals(app, app.run_once()))
+        else:
+            asyncio.run(_with_signals(app, app.run_forever()))
+    finally:
+        app.close()
+    log.info("stopped")
+    return EXIT_OK
+
+
+async def _with_signals(app: Any, work: Any) -> None:
+    """SIGTERM/SIGINT stop the daemon cleanly; a second signal exits at once."""
+    loop = asyncio.get_running_loop()
+    hits = {"n": 0}
+
+    def on_signal(signum: int) -> None:
+        hits["n"] += 1
+        if hits["n"] > 1:
+            log.warning("second signal: exiting now; leased work returns after its lease")
+            os._exit(130)
+        log.info("signal %s: stopping (finishing in-flight work)", signal.Signals(signum).name)
+        app.stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    main_task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(app.stop.wait())
+    done, _ = await asyncio.wait({main_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if main_task not in done:  # --once interrupted: give in-flight sends their deadline
+        try:
+            await asyncio.wait_for(main_task, timeout=app.config.scheduler.shutdown_deadline)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("shutdown deadline passed; leaving the rest queued")
+    stopper.cancel()
+    if main_task.done() and not main_task.cancelled() and main_task.exception():
+        raise main_task.exception()
