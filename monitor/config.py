@@ -9,6 +9,7 @@ behaves the same from any working directory. Secrets (Slack token and webhook UR
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,23 +29,46 @@ from monitor.yamlfile import interpolate, position, read_yaml, to_plain, validat
 
 log = logging.getLogger(__name__)
 
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 
 
 def parse_duration(value: Any) -> float:
-    """``5m`` / ``30s`` / ``1.5h`` / ``2d`` / a number of seconds -> seconds."""
+    """``5m`` / ``30s`` / ``1.5h`` / ``2d`` / ``1w`` / a number of seconds -> seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
+        raise ValueError("expected a duration such as 30s, 5m, 1h, 7d or 2w")
     if isinstance(value, int | float):
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
+        raise ValueError("expected a duration such as 30s, 5m, 1h, 7d or 2w")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def parse_backfill(value: Any) -> float:
+    """A first poll's backfill window: a duration, ``0`` (prime everything) or ``all``
+    (alert on everything, as before priming existed), which is ``math.inf``."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return math.inf
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ValueError("expected a duration such as 1h, 0 (prime everything) or 'all' "
+                         "(alert on every item)") from None
+
+
+def format_backfill(seconds: float) -> str:
+    """The inverse of ``parse_backfill`` for logs: ``1h``, ``90m``, ``0``, ``all``."""
+    if math.isinf(seconds):
+        return "all"
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s" if seconds else "0"
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Backfill = Annotated[float, BeforeValidator(parse_backfill), Field(ge=0)]
 
 
 class _Strict(BaseModel):
@@ -61,6 +85,8 @@ class SourceConfig(_Strict):
     max_items: int = Field(default=500, ge=1, le=50_000)
     items: str | None = None  # json: JMESPath to the list of items (gdelt: preset)
     fields: dict[str, str] | None = None  # json: Item field -> JMESPath
+    title: str | None = Field(default=None, min_length=1, max_length=200)  # shown in alerts
+    backfill: Backfill | None = None  # first poll: None -> first_poll.backfill
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
@@ -74,6 +100,18 @@ class SourceConfig(_Strict):
     @property
     def jitter_seconds(self) -> float:
         return self.jitter if self.jitter is not None else min(self.interval * 0.1, 60.0)
+
+
+class FirstPollConfig(_Strict):
+    """A source's first successful poll (no stored state) alerts only on items published
+    within ``backfill``; older or undated items are marked seen, so a new install or a new
+    source does not flood the channel with the feed's backlog."""
+
+    backfill: Backfill = 3600.0
+
+
+class LogConfig(_Strict):
+    format: Literal["text", "json"] = "text"  # MONITOR_LOG_FORMAT overrides
 
 
 class FetchConfig(_Strict):
@@ -140,6 +178,7 @@ class ServerConfig(_Strict):
 
 class Config(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
+    first_poll: FirstPollConfig = FirstPollConfig()
     fetch: FetchConfig = FetchConfig()
     queue: QueueConfig = QueueConfig()
     store: StoreConfig = StoreConfig()
@@ -150,12 +189,17 @@ class Config(_Strict):
     delivery: DeliveryConfig = DeliveryConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     server: ServerConfig = ServerConfig()
+    log: LogConfig = LogConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     base_dir: str = "."  # filled in by load_config: the config file's folder
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def backfill(self, source: SourceConfig) -> float:
+        """Seconds of backlog a source's first poll alerts on (``math.inf``: all)."""
+        return source.backfill if source.backfill is not None else self.first_poll.backfill
 
     @property
     def rule_paths(self) -> list[Path]:

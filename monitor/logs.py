@@ -19,7 +19,7 @@ class _UtcFormatter(logging.Formatter):
         return super().formatTime(record, "%Y-%m-%dT%H:%M:%S") + "Z"
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_UtcFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()

@@ -19,7 +19,7 @@ log = logging.getLogger("monitor")
 # --- run ---------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log.format)
     from monitor.app import App  # heavy imports only for the daemon
 
     app = App(config)
