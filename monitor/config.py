@@ -8,24 +8,41 @@ behaves the same from any working directory. Secrets (Slack token and webhook UR
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from monitor.errors import ConfigError, Problem
-from monitor.yamlfile import interpolate, position, read_yaml, to_plain, validation_problems
+from monitor.install import install_hint
+from monitor.yamlfile import (
+    Interpolation,
+    format_loc,
+    interpolate,
+    position,
+    read_yaml,
+    to_plain,
+    validation_problems,
+)
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+At = Callable[..., tuple[str, int, int]]  # a location in config.yaml -> (file, line, col)
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +105,16 @@ class SourceConfig(_Strict):
     title: str | None = Field(default=None, min_length=1, max_length=200)  # shown in alerts
     backfill: Backfill | None = None  # first poll: None -> first_poll.backfill
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        problem = url_problem(value, schemes=("http", "https", "file"))
+        if problem:
+            raise ValueError(f"the feed URL {problem}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
-        scheme = self.url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https", "file"):
-            raise ValueError(f"url must be http://, https:// or file:// (got {scheme}:)")
         if self.type == "json" and (not self.items or not self.fields):
             raise ValueError("a json source needs 'items' (JMESPath to the list) and 'fields'")
         return self
@@ -100,6 +122,24 @@ class SourceConfig(_Strict):
     @property
     def jitter_seconds(self) -> float:
         return self.jitter if self.jitter is not None else min(self.interval * 0.1, 60.0)
+
+
+def url_problem(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    """Why ``url`` is not usable, or None. ``file://`` needs a path; http(s) a host."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "is not a valid URL"
+    names = [f"{s}://" for s in schemes]
+    allowed = " or ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " or " + names[-1]
+    if parts.scheme.lower() not in schemes or "://" not in url:
+        return f"must start with {allowed}"
+    if parts.scheme.lower() == "file":
+        return None if parts.path else "needs a path after file://"
+    if not parts.hostname:
+        return "has no host name"
+    return None
 
 
 class FirstPollConfig(_Strict):
@@ -174,6 +214,9 @@ class ServerConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9108, ge=0, le=65535)
+    # /readyz answers 503 when a stage loop has not turned for this long (it turns at least
+    # every few seconds when idle, and after every batch or delivery when busy).
+    stall_after: Duration = 120.0
 
 
 class Config(_Strict):
@@ -192,6 +235,17 @@ class Config(_Strict):
     log: LogConfig = LogConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     base_dir: str = "."  # filled in by load_config: the config file's folder
+    # Filled in by load_config: "notifiers.1.token" -> the ${VARS} it was built from that
+    # came out empty, so a switched-off notifier can name the variable to set.
+    _empty_vars: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+    # Only with load_config(require_env=False): variables this process does not have.
+    _unset_vars: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    def empty_vars(self, *loc: int | str) -> list[str]:
+        return self._empty_vars.get(".".join(map(str, loc)), [])
+
+    def unset_vars(self, *loc: int | str) -> list[str]:
+        return self._unset_vars.get(".".join(map(str, loc)), [])
 
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -209,8 +263,12 @@ class Config(_Strict):
         return self.resolve(url.removeprefix("sqlite:///"))
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
-    """Read, interpolate and validate config.yaml.
+def load_config(path: Path, environ: dict[str, str] | None = None, *,
+                require_env: bool = True) -> Config:
+    """Read, interpolate and validate config.yaml: the one judgement ``check`` and ``run``
+    share. ``require_env=False`` is for commands that only read the store (``status``,
+    ``backtest``, ``alerts retry``, ``db upgrade``): an operator's shell rarely holds the
+    daemon's secrets, so an unset ``${VAR}`` is recorded, not an error.
 
     Raises:
         ConfigError: every problem, each as ``file:line:col: field: message``.
@@ -220,22 +278,28 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> Config:
     if root is None:
         root = {}
     if not isinstance(root, dict):
-        raise ConfigError([Problem(name, 1, 1, "config must be a mapping")])
-    problems = _literal_secret_warnings(root, name)
-    interpolate(root, environ)
+        raise ConfigError([Problem(name, 1, 1, "config must be a mapping of sections "
+                                   "(sources:, notifiers:, …)")])
+    warnings = _literal_secret_warnings(root, name)
+    interp = interpolate(root, environ, name, require=require_env)
+    problems = list(interp.problems)
     data = to_plain(root)
+    for internal in ("base_dir",):
+        if internal in data:
+            line, col = position(root, [internal])
+            problems.append(Problem(name, line, col, f"{internal}: unknown field"))
     data["base_dir"] = str(path.resolve().parent)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_problems(name, root, exc)) from None
-    problems += _cross_check(config, root, name)
-    errors = [p for p in problems if not p.message.startswith("warning:")]
-    for p in problems:
-        if p not in errors:
-            log.warning("%s", p)
-    if errors:
-        raise ConfigError(errors)
+        raise ConfigError(problems + validation_problems(name, root, exc, Config)) from None
+    config._empty_vars = {".".join(map(str, loc)): names for loc, names in interp.empty.items()}
+    config._unset_vars = {".".join(map(str, loc)): names for loc, names in interp.unset.items()}
+    problems += _cross_check(config, root, name, interp)
+    for w in warnings:
+        log.warning("%s", w)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
@@ -256,7 +320,37 @@ def _literal_secret_warnings(root: Any, name: str) -> list[Problem]:
     return out
 
 
-def _cross_check(config: Config, root: Any, name: str) -> list[Problem]:
+def _cross_check(config: Config, root: Any, name: str, interp: Interpolation) -> list[Problem]:
+    """Problems that span fields or need the interpolation's record."""
+
+    def at(*loc: int | str) -> tuple[str, int, int]:
+        return (name, *position(root, list(loc)))
+
+    problems = _duplicate_names(config, at)
+    for i, n in enumerate(config.notifiers):
+        if n.type != "slack":
+            continue
+        if n.secret("token") and not n.channel:
+            problems.append(Problem(*at("notifiers", i), f"notifiers[{i}]: a Slack token "
+                                    "needs a 'channel'"))
+        if n.secret("token") and url_problem(n.api_url):
+            problems.append(Problem(*at("notifiers", i, "api_url"), f"notifiers[{i}].api_url: "
+                                    f"must be the Slack API's http(s) URL: it "
+                                    f"{url_problem(n.api_url)} (got {n.api_url!r})"))
+        hook = n.secret("webhook_url")
+        if hook and url_problem(hook):
+            problems.append(Problem(*at("notifiers", i, "webhook_url"),
+                                    f"notifiers[{i}].webhook_url: not a usable webhook URL: it "
+                                    f"{url_problem(hook)} (the value is secret and not shown)"))
+    if config.queue.backend == "kafka":
+        problems.append(Problem(*at("queue", "backend"), "queue.backend: 'kafka' is not "
+                                "available in this version yet; use 'sqlite'"))
+    problems += _store_problems(config, at)
+    problems += _path_problems(config, interp, at)
+    return problems
+
+
+def _duplicate_names(config: Config, at: At) -> list[Problem]:
     problems = []
     named = (("sources", [s.name for s in config.sources]),
              ("notifiers", [n.name for n in config.notifiers]))
@@ -264,21 +358,44 @@ def _cross_check(config: Config, root: Any, name: str) -> list[Problem]:
         seen: set[str] = set()
         for i, entry in enumerate(names):
             if entry in seen:
-                line, col = position(root, [kind, i, "name"])
-                problems.append(Problem(name, line, col,
+                problems.append(Problem(*at(kind, i, "name"),
                                         f"{kind}[{i}].name: duplicate name {entry!r}"))
             seen.add(entry)
-    for i, n in enumerate(config.notifiers):
-        if n.type == "slack" and n.secret("token") and not n.channel:
-            line, col = position(root, ["notifiers", i])
-            problems.append(Problem(name, line, col,
-                                    f"notifiers[{i}]: a Slack token needs a 'channel'"))
-    if config.queue.backend == "kafka":
-        line, col = position(root, ["queue", "backend"])
-        problems.append(Problem(name, line, col, "queue.backend: 'kafka' is not available in "
-                                "this version yet; use 'sqlite'"))
-    if not config.store.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        line, col = position(root, ["store", "url"])
-        problems.append(Problem(name, line, col, "store.url: expected sqlite:///PATH or "
-                                "postgresql://USER@HOST/DB"))
+    return problems
+
+
+def _store_problems(config: Config, at: At) -> list[Problem]:
+    url = config.store.url
+    if url.startswith(POSTGRES_SCHEMES):
+        if importlib.util.find_spec("psycopg") is None:
+            return [Problem(*at("store", "url"), "store.url: a PostgreSQL store needs the "
+                            f"psycopg driver, which is not installed; run: "
+                            f"{install_hint('postgres')}")]
+        return []
+    if not url.startswith("sqlite:///"):
+        return [Problem(*at("store", "url"), "store.url: expected sqlite:///PATH or "
+                        "postgresql://USER@HOST/DB")]
+    return []
+
+
+def _path_problems(config: Config, interp: Interpolation, at: At) -> list[Problem]:
+    """An empty path, or one built from a variable that came out empty, would put the
+    databases somewhere nobody meant (an unset ${DATA_DIR} gives /queue.db)."""
+    paths: list[tuple[tuple[int | str, ...], str]] = [(("queue", "path"), config.queue.path)]
+    if config.store.url.startswith("sqlite:///"):
+        paths.append((("store", "url"), config.store.url.removeprefix("sqlite:///")))
+    paths += [(("rules", "paths", i), p) for i, p in enumerate(config.rules.paths)]
+    problems = []
+    for loc, value in paths:
+        empty = interp.empty_at(*loc)
+        if not value.strip():
+            why = f" ({' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty)" \
+                if empty else ""
+            problems.append(Problem(*at(*loc), f"{format_loc(loc)}: the path is empty{why}"))
+        elif empty:
+            problems.append(Problem(*at(*loc), f"{format_loc(loc)}: the path comes out as "
+                                    f"{value!r} because {' and '.join(empty)} "
+                                    f"{'is' if len(empty) == 1 else 'are'} empty; set "
+                                    f"{'it' if len(empty) == 1 else 'them'} or give a default "
+                                    "with ${VAR:-default}"))
     return problems

@@ -1,6 +1,7 @@
 """The stages between the queues, each a plain function of its inputs.
 
-poll:   source -> unseen items -> items queue -> mark seen -> save cursor
+poll:   source -> unseen items (first poll: only recent ones) -> items queue -> mark seen
+        -> save cursor
 match:  items queue -> matcher -> alerts queue -> ack item
 intake: alerts queue -> store (alert + a pending delivery per destination) -> ack alert
 
@@ -12,38 +13,75 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from monitor import failpoints, metrics
+from monitor.config import format_backfill
 from monitor.engine.base import Hit, Matcher
 from monitor.models import Alert, Item
 from monitor.queue.base import ALERTS, ITEMS, Queue
 from monitor.sources.base import Cursor, PollResult, Source
-from monitor.store.base import Store
+from monitor.sources.canonical import published_timestamp
+from monitor.store.base import Priming, Store
 
 log = logging.getLogger("monitor.stages")
 
 
-async def poll(source: Source, store: Store, queue: Queue) -> tuple[PollResult, int]:
+@dataclass(frozen=True)
+class Polled:
+    """One successful poll: the source's result, how many items went on to matching, and
+    the priming record when this was the source's first successful poll."""
+
+    result: PollResult
+    queued: int
+    primed: Priming | None = None
+
+
+async def poll(source: Source, store: Store, queue: Queue, backfill: float) -> Polled:
     """Poll once and queue what is new. The cursor (ETag, Last-Modified) is saved only
-    after the items are durably queued, so a failure re-fetches instead of skipping."""
+    after the items are durably queued, so a failure re-fetches instead of skipping.
+
+    On a source's first successful poll (no success stored for it) only items published
+    within ``backfill`` seconds go on to matching; older and undated ones are marked seen,
+    so a new install or a new source does not post the feed's whole backlog.
+    """
     state = await asyncio.to_thread(store.source_state, source.name)
     cursor = Cursor.from_dict(state.cursor) if state else None
     result = await source.poll(cursor)
-    return result, await asyncio.to_thread(_enqueue, source.name, result, store, queue)
+    first = state is None or not state.primed
+    return await asyncio.to_thread(_enqueue, source.name, result, store, queue,
+                                   backfill if first else math.inf, first)
 
 
-def _enqueue(name: str, result: PollResult, store: Store, queue: Queue) -> int:
+def _enqueue(name: str, result: PollResult, store: Store, queue: Queue, backfill: float,
+             first: bool) -> Polled:
     fresh = store.unseen(result.items)
-    rows = [(item.key or item.id, item.to_dict()) for item in fresh]
+    passed = fresh if math.isinf(backfill) else recent(fresh, time.time() - backfill)
+    rows = [(item.key or item.id, item.to_dict()) for item in passed]
     queue.publish_many(ITEMS, rows[:2])
     if len(rows) > 2:
         failpoints.hit("mid_enqueue")
         queue.publish_many(ITEMS, rows[2:])
     store.mark_seen(fresh)
-    store.record_poll(name, cursor=result.cursor.to_dict(), error=None, items=len(fresh))
-    return len(fresh)
+    primed = Priming(len(result.items), len(passed), format_backfill(backfill)) if first else None
+    store.record_poll(name, cursor=result.cursor.to_dict(), error=None, items=len(passed),
+                      fetched=None if result.not_modified else len(result.items),
+                      note=result.note, primed=primed)
+    return Polled(result, len(passed), primed)
+
+
+def recent(items: list[Item], cutoff: float) -> list[Item]:
+    """Items published at or after ``cutoff``; an item without a usable date is not
+    recent (nothing says it is news)."""
+    out = []
+    for item in items:
+        stamp = published_timestamp(item.published)
+        if stamp is not None and stamp >= cutoff:
+            out.append(item)
+    return out
 
 
 def alert_for(hit: Hit, item: Item) -> Alert:
@@ -90,15 +128,20 @@ def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 10
     return len(messages), alerts
 
 
-def intake_batch(queue: Queue, store: Store, destinations: Callable[[Alert], Sequence[str]],
-                 *, limit: int = 100, lease: float = 60.0) -> int:
-    """Move alerts from the alerts queue into the store's outbox. Returns how many were
-    new; an alert id already stored (same story, same watchlist) is a dedupe hit."""
+Routes = Callable[[Alert], tuple[Sequence[str], Mapping[str, str]]]
+
+
+def intake_batch(queue: Queue, store: Store, routes: Routes, *, limit: int = 100,
+                 lease: float = 60.0) -> int:
+    """Move alerts from the alerts queue into the store's outbox: a pending delivery per
+    destination that is on, a skipped one (with the reason) per destination that is off.
+    Returns how many were new; an alert id already stored is a dedupe hit."""
     messages = queue.claim(ALERTS, limit, lease)
     new = 0
     for msg in messages:
         alert = Alert.from_dict(msg.payload)
-        if store.add_alert(alert, destinations(alert)):
+        on, off = routes(alert)
+        if store.add_alert(alert, on, off):
             new += 1
         else:
             metrics.DEDUP_HITS.inc()

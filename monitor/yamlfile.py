@@ -8,14 +8,17 @@ stream is screened: aliases (the "billion laughs" of YAML) and explicit tags suc
 
 from __future__ import annotations
 
+import difflib
 import io
 import os
 import re
+import types
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -60,9 +63,28 @@ def parse_yaml(text: str, name: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        tab = _tab_position(text, line, message)
+        if tab is not None:
+            line, col = tab
+            message = "tabs are not allowed in YAML; indent with spaces"
         raise ConfigError([Problem(name, line, col, f"YAML syntax: {message}")]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(name, 1, 1, f"YAML: {exc}")]) from None
+
+
+def _tab_position(text: str, line: int, message: str) -> tuple[int, int] | None:
+    """Where a tab caused a syntax error: the parser's own words for it ("found character
+    '\\t' that cannot start any token") are cryptic, and an editor that inserts tabs is the
+    usual cause. Looks at the error line and the line before it."""
+    lines = text.splitlines()
+    for n in (line, line - 1):
+        if 1 <= n <= len(lines):
+            indent = lines[n - 1][: len(lines[n - 1]) - len(lines[n - 1].lstrip(" \t"))]
+            if "\t" in indent:
+                return n, indent.index("\t") + 1
+    if "'\\t'" in message or "\t" in message:
+        return line, max(1, lines[line - 1].find("\t") + 1) if 1 <= line <= len(lines) else 1
+    return None
 
 
 def _screen_events(yaml: YAML, text: str, name: str) -> None:
@@ -115,45 +137,190 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
-def validation_problems(name: str, root: Any, exc: ValidationError) -> list[Problem]:
-    """One Problem per pydantic error, placed at the node it refers to."""
+def validation_problems(
+    name: str, root: Any, exc: ValidationError, model: type[BaseModel] | None = None
+) -> list[Problem]:
+    """One Problem per pydantic error, placed at the node it refers to, in words an analyst
+    reads: no pydantic class names, no "Value error," prefixes, "did you mean" for a
+    mistyped key when ``model`` (the root model) is given."""
     problems = []
     for err in exc.errors(include_url=False):
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        loc = _user_loc(err["loc"])
         line, col = position(root, loc)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        got = err.get("input")
-        detail = ""
-        if err["type"] not in ("missing", "extra_forbidden") and isinstance(got, str | int | float):
-            detail = f" (got {got!r})"
-        problems.append(Problem(name, line, col, f"{format_loc(loc)}: {msg}{detail}"))
+        problems.append(Problem(name, line, col, f"{format_loc(loc)}: {_message(err, loc, model)}"))
     return problems
+
+
+# Parts pydantic adds to a location that are not in the user's YAML: validator and union
+# member names such as ``function-after[...]``, ``str``, ``float``, ``list[...]``.
+_INTERNAL_LOC = re.compile(r"^(function-\w+\[.*\]|[a-z_]+\[.*\]|str|int|float|bool|none|"
+                           r"list|dict|tagged-union\[.*\]|lax-or-strict\[.*\]|json-or-python\[.*\])$")
+
+
+def _user_loc(loc: Sequence[int | str]) -> list[int | str]:
+    return [p for p in loc if not (isinstance(p, str) and _INTERNAL_LOC.match(p))]
+
+
+_FRIENDLY = {
+    "model_type": "expected a mapping of keys to values",
+    "model_attributes_type": "expected a mapping of keys to values",
+    "dict_type": "expected a mapping of keys to values",
+    "list_type": "expected a list",
+    "missing": "required field is missing",
+    "string_type": "expected text",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+}
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+_CLASS_NAME = re.compile(r"\b(?:instance of )?[A-Z][A-Za-z]*(?:Config|Spec|Model)\b")
+
+
+def _message(err: Any, loc: list[int | str], model: type[BaseModel] | None) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown field" + _did_you_mean(loc, model)
+    msg = _FRIENDLY.get(kind) or str(err["msg"])
+    for prefix in _PREFIXES:
+        msg = msg.removeprefix(prefix)
+    msg = _CLASS_NAME.sub("a mapping", msg)
+    got = err.get("input")
+    if kind not in ("missing",) and isinstance(got, str | int | float) and not \
+            isinstance(got, bool) and len(str(got)) <= 200:
+        msg += f" (got {got!r})"
+    return msg
+
+
+def _did_you_mean(loc: list[int | str], model: type[BaseModel] | None) -> str:
+    if model is None or not loc or not isinstance(loc[-1], str):
+        return ""
+    known = known_fields(model, loc[:-1])
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (known: {', '.join(known)})" if known and len(known) <= 12 else ""
+
+
+def known_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The keys the model accepts at ``loc`` (list indices and dict keys are walked
+    through), or [] when ``loc`` does not lead to a model."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        elif get_origin(current) in (list, tuple, dict):
+            args = get_args(current)
+            current = args[-1] if args else Any
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> X; ``Annotated[X, ...]`` -> X; a union of models -> the first."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = members[0] if members else Any
+        else:
+            return annotation
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def interpolate(node: Any, environ: os._Environ[str] | dict[str, str] | None = None) -> Any:
+@dataclass
+class Interpolation:
+    """What ``interpolate`` did: the problems (``${VAR}`` with VAR unset and no default)
+    and, per location, the variables a value was built from, so a later message can name
+    the variable an operator has to set (``SLACK_BOT_TOKEN is empty``)."""
+
+    problems: list[Problem] = field(default_factory=list)
+    refs: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
+    empty: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
+    unset: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
+
+    def vars_at(self, *loc: int | str) -> list[str]:
+        return self.refs.get(tuple(loc), [])
+
+    def empty_at(self, *loc: int | str) -> list[str]:
+        """Variables used at ``loc`` that came out empty (unset, or set to '')."""
+        return self.empty.get(tuple(loc), [])
+
+
+def interpolate(
+    node: Any,
+    environ: os._Environ[str] | dict[str, str] | None = None,
+    name: str = "",
+    *,
+    require: bool = True,
+) -> Interpolation:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in every string scalar, in place on
-    round-trip containers so positions survive. A missing ``${VAR}`` without default
-    becomes the empty string (a notifier with an empty secret is switched off)."""
+    round-trip containers so positions survive.
+
+    ``${VAR}`` with VAR unset is a problem at the value's ``file:line:col`` (a typo in a
+    variable name must not quietly switch a notifier off); ``${VAR:-}`` is an optional
+    value that may come out empty. A variable set to the empty string counts as set.
+    ``require=False`` records unset variables instead (``monitor status`` run from a shell
+    that does not hold the daemon's secrets).
+    """
     env = os.environ if environ is None else environ
+    out = Interpolation()
+    _interpolate(node, env, name, (), out, None, require)
+    return out
 
-    def sub(text: str) -> str:
-        return _VAR.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
 
-    if isinstance(node, dict):
-        for key in list(node.keys()):
-            node[key] = interpolate(node[key], env)
+def _interpolate(node: Any, env: os._Environ[str] | dict[str, str], name: str,
+                 loc: tuple[int | str, ...], out: Interpolation,
+                 where: tuple[int, int] | None, require: bool) -> Any:
+    if isinstance(node, CommentedMap | CommentedSeq | dict | list):
+        keys = list(node.keys()) if isinstance(node, dict) else list(range(len(node)))
+        for key in keys:
+            at = _value_mark(node, key)
+            node[key] = _interpolate(node[key], env, name, (*loc, key), out, at, require)
         return node
-    if isinstance(node, list):
-        for i, value in enumerate(node):
-            node[i] = interpolate(value, env)
+    if not isinstance(node, str) or "${" not in node:
         return node
-    if isinstance(node, str):
-        return sub(node) if "${" in node else node
-    return node
+    line, col = where or (1, 1)
+
+    def sub(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        out.refs.setdefault(loc, []).append(var)
+        value = env.get(var)
+        if value is None and default is None:
+            out.unset.setdefault(loc, []).append(var)
+            if require:
+                out.problems.append(Problem(name, line, col, f"{format_loc(loc)}: environment "
+                                            f"variable {var} is not set (write ${{{var}:-}} "
+                                            "if it is optional)"))
+            value = ""
+        if value is None or (value == "" and default is not None):
+            value = default or ""
+        if value == "":
+            out.empty.setdefault(loc, []).append(var)
+        return value
+
+    return _VAR.sub(sub, node)
+
+
+def _value_mark(node: Any, key: Any) -> tuple[int, int] | None:
+    """1-based line and column of a mapping value or sequence item, if known."""
+    try:
+        if isinstance(node, CommentedMap):
+            line, col = node.lc.value(key)
+        elif isinstance(node, CommentedSeq):
+            line, col = node.lc.item(key)
+        else:
+            return None
+    except (KeyError, IndexError, TypeError):
+        return None
+    return line + 1, col + 1

@@ -50,14 +50,16 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     lines = [str(p) for p in err.value.problems]
-    assert (f"{path}:4:5: sources[0].interval: Value error, expected a duration such as "
-            "30s, 5m or 1h (got '5x')") in lines
-    assert any(ln.startswith(f"{path}:7:5: sources[1].intervall: unknown field") for ln in lines)
+    assert (f"{path}:4:5: sources[0].interval: expected a duration such as "
+            "30s, 5m, 1h, 7d or 2w (got '5x')") in lines
+    assert (f"{path}:7:5: sources[1].intervall: unknown field; did you mean 'interval'?"
+            in lines)
 
 
 def test_non_http_feed_url_is_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, "sources:\n  - name: a\n    url: ftp://example.org/feed\n")
-    with pytest.raises(ConfigError, match=r"url must be http://, https:// or file://"):
+    with pytest.raises(ConfigError, match=r":3:5: sources\[0\]\.url: the feed URL must start with "
+                       r"http://, https:// or file://"):
         load_config(path)
 
 

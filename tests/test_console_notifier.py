@@ -23,9 +23,9 @@ def test_console_prints_a_readable_block_to_stdout(capsys: pytest.CaptureFixture
     assert "  title:     Officers cross at Rutba\n" in out
     assert "  url:       https://news.example/story/1\n" in out
     assert "  source:    aljazeera\n" in out
-    assert "  published: 2025-02-14T10:00:00Z\n" in out
+    assert "  published: 2025-02-14 10:00 UTC\n" in out
     assert "  snippet:   Officers were seen near [[Rutba]], then [[Rutba]] again.\n" in out
-    assert "  matched:   Rutba\n" in out
+    assert "  matched:   Rutba (topic)\n" in out
     assert out.endswith("\n\n")
 
 

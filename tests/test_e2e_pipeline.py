@@ -189,4 +189,5 @@ def test_check_reports_bad_watchlists_with_positions(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert any(re.match(rf"{re.escape(str(rules / 'syntax.yaml'))}:\d+:\d+: YAML syntax", ln)
                for ln in lines), lines
-    assert f"{rules / 'unknown.yaml'}:3:5: terms[0].treshold: unknown field" in lines
+    assert (f"{rules / 'unknown.yaml'}:3:5: terms[0].treshold: unknown field; did you mean "
+            "'threshold'?") in lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.engine.countries import COUNTRY_NAMES, is_country_or_proper_place
+from monitor.engine.english import COMMON_WORDS
 from monitor.engine.watchlist import load_watchlists
 from monitor.lint import lint
 from monitor.store.sqlite import SqliteStore
@@ -32,6 +34,89 @@ def test_lint_flags_overlaps_short_and_common_terms(tmp_path: Path) -> None:
     assert any(s.startswith(f"{b}:5:5: warning: 'government' is a common English word")
                for s in found)
     assert not any("'SDF'" in s for s in found), "acronyms are matched exactly: no warning"
+
+
+def lint_folder(folder: Path) -> list[str]:
+    wls, problems = load_watchlists([folder])
+    assert problems == []
+    return [str(p) for p in lint(wls)]
+
+
+def test_short_all_capitals_words_warn_unless_confirmed_with_match_exact(tmp_path: Path) -> None:
+    path = watchlist(tmp_path, "caps", "terms:\n"
+                     "  - name: IS\n"                      # 2: a word in capitals
+                     "  - name: Islamic State\n"           # 3
+                     "    aliases: [WHO]\n"                # 4: an alias
+                     "  - name: US\n"                      # 5
+                     "    match: exact\n"                  # confirmed: no warning
+                     "  - name: SDF\n"                     # 7: not a word
+                     "  - name: HTS\n"
+                     "  - name: IRAN\n")                   # 9: four letters
+    found = lint_folder(tmp_path)
+    caps = [s for s in found if "short all-capitals term" in s]
+    assert len(caps) == 2, found
+    assert caps[0].startswith(f"{path}:2:5: warning: 'IS' is a short all-capitals term, and "
+                              "all-capitals headlines spell the word 'is' the same way")
+    assert "use a fuller name (as 'Islamic State' for IS), or set 'match: exact'" in caps[0]
+    assert caps[1].startswith(f"{path}:4:15: warning: 'WHO' is a short all-capitals term")
+    assert "give it a term of its own with 'match: exact'" in caps[1]
+    assert not any("'US'" in s or "'SDF'" in s or "'HTS'" in s or "'IRAN'" in s
+                   for s in found), found
+
+
+def test_an_explicitly_fuzzy_acronym_is_warned_as_short_and_common(tmp_path: Path) -> None:
+    path = watchlist(tmp_path, "w", "terms:\n  - name: IS\n    match: fuzzy\n")
+    found = lint_folder(tmp_path)
+    assert f"{path}:2:5: warning: 'IS' is too short to match fuzzily; use 'match: exact' or " \
+        "a longer spelling" in found
+    assert any(s.startswith(f"{path}:2:5: warning: 'IS' is a common English word")
+               for s in found), found
+    assert not any("short all-capitals term" in s for s in found), "match is set: confirmed"
+
+
+def test_a_person_named_by_one_word_warns_at_the_name(tmp_path: Path) -> None:
+    path = watchlist(tmp_path, "people", "terms:\n"
+                     "  - name: Assad\n"                   # 2
+                     "    kind: person\n"
+                     "  - name: President Assad\n"         # 4: a title is not a name
+                     "    kind: person\n"
+                     "  - name: Bashar al-Assad\n"         # 6: full name
+                     "    aliases: [Bashar]\n"
+                     "    kind: person\n"
+                     "  - name: Sharaa\n"                  # 9: not a person
+                     "    kind: topic\n")
+    found = lint_folder(tmp_path)
+    single = [s for s in found if "named by a single word" in s]
+    assert [s.split(": warning: ")[0] for s in single] == [f"{path}:2:5", f"{path}:4:5"]
+    assert single[0].endswith("warning: person 'Assad' is named by a single word, which matches "
+                              "every person of that family or name; use the full name (the "
+                              "matcher still finds 'Assad' alone where the context points to "
+                              "that person)")
+
+
+def test_country_names_are_not_common_english_words(tmp_path: Path) -> None:
+    places = ["Iran", "Syria", "Iraq", "Turkey", "Jordan", "Chad", "Georgia", "Guinea", "China",
+              "Europe"]
+    path = watchlist(tmp_path, "places", "terms:\n" + "".join(
+        f"  - name: {p}\n    kind: place\n" for p in places)
+        + "  - name: Jersey\n    kind: place\n  - name: government\n")
+    found = lint_folder(tmp_path)
+    assert all(p.casefold() in COMMON_WORDS for p in places), "else the test proves nothing"
+    assert not any(f"'{p}'" in s for p in places for s in found), found
+    n = 2 + 2 * len(places)
+    assert any(s.startswith(f"{path}:{n}:5: warning: 'Jersey' is a common English word")
+               for s in found), "a dependency, not a country: the garment still warns"
+    assert any(s.startswith(f"{path}:{n + 2}:5: warning: 'government' is a common English")
+               for s in found), found
+
+
+def test_the_country_list_is_the_worlds_countries() -> None:
+    assert len(COUNTRY_NAMES) == len(set(COUNTRY_NAMES)) == 197  # UN 193 + 2 observers + 2
+    for name in ("Syria", "Iraq", "Iran", "Turkey", "Jordan", "Lebanon", "Kosovo", "Taiwan",
+                 "Palestine", "Vatican City", "United Kingdom", "Côte d'Ivoire"):
+        assert name in COUNTRY_NAMES
+    assert is_country_or_proper_place(" syria ") and is_country_or_proper_place("TÜRKIYE")
+    assert not any(is_country_or_proper_place(p) for p in ("Jersey", "Reading", "Nice", "Rutba"))
 
 
 def test_check_warnings_do_not_fail_the_check(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_unknown_field_and_range_errors_all_reported(tmp_path: Path) -> None:
         "severity: urgent\n"
     ))
     found = problems(path)
-    assert f"{path}:3:5: terms[0].treshold: unknown field" in found
+    assert f"{path}:3:5: terms[0].treshold: unknown field; did you mean 'threshold'?" in found
     assert any(p.startswith(f"{path}:5:5: terms[1].threshold: Input should be less than or "
                             "equal to 100") for p in found)
     assert any(p.startswith(f"{path}:6:1: severity:") for p in found)

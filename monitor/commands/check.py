@@ -1,61 +1,61 @@
-"""``monitor check``: validate config and watchlists exactly as ``run`` does."""
+"""``monitor check``: validate config and watchlists exactly as ``run`` does, then say what
+will run (each notifier ON or OFF and why), and with ``--slack`` ask Slack itself."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import Any
 
 from monitor.commands.common import EXIT_INVALID, EXIT_OK
-from monitor.config import Config, load_config
-from monitor.errors import ConfigError
+from monitor.config import Config
+from monitor.notify.build import build_notifiers, plan_notifiers
+from monitor.preflight import preflight, summary
 
-log = logging.getLogger("monitor")
 
-# --- check -------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.engine.watchlist import load_watchlists
     from monitor.lint import lint
 
-    problems = []
-    config: Config | None = None
-    if args.rules:
-        paths = list(args.rules)
-    else:
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        paths = config.rule_paths if config else []
-    watchlists, wl_problems = load_watchlists(paths)
-    problems.extend(wl_problems)
-    if config is not None:
-        problems.extend(_check_notify_names(config, watchlists))
-    for p in problems:
+    found = preflight(args.config, args.rules)
+    for p in found.problems:
         print(p)
-    warnings = lint(watchlists)
+    warnings = lint(found.watchlists)
     for w in warnings:
         print(w)
-    terms = sum(len(w.terms) for w in watchlists)
-    if problems:
-        print(f"{len(problems)} problem(s); {len(watchlists)} watchlist(s) valid", file=sys.stderr)
+    terms = sum(len(w.terms) for w in found.watchlists)
+    if found.problems:
+        print(f"{len(found.problems)} problem(s); {len(found.watchlists)} watchlist(s) valid; "
+              "`monitor run` would refuse to start", file=sys.stderr)
         return EXIT_INVALID
-    print(f"ok: {len(watchlists)} watchlist(s), {terms} term(s), {len(warnings)} warning(s)")
+    print(f"ok: {len(found.watchlists)} watchlist(s), {terms} term(s), "
+          f"{len(warnings)} warning(s)")
+    if found.config is None:
+        return EXIT_OK
+    print("will run:")
+    for line in summary(found.config, found.watchlists):
+        print(line)
+    if args.slack:
+        return _check_slack(found.config)
     return EXIT_OK
 
 
-def _check_notify_names(config: Config, watchlists: list[Any]) -> list[Any]:
-    import difflib
-
-    from monitor.errors import Problem
-
-    known = [n.name for n in config.notifiers]
-    out = []
-    for wl in watchlists:
-        for name in wl.notify:
-            if name not in known:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f" (known: {known})"
-                out.append(Problem(wl.path, 1, 1, f"notify: unknown notifier {name!r}{hint}"))
-    return out
+def _check_slack(config: Config) -> int:
+    """Ask Slack (at each notifier's ``api_url``) whether the token works and the bot can
+    post in the channel: the mistakes that otherwise surface as dead alerts."""
+    plans = {p.name: p for p in plan_notifiers(config)}
+    slack = [n for n in config.notifiers if n.type == "slack"]
+    if not slack:
+        print("slack: no Slack notifier in config.yaml")
+        return EXIT_INVALID
+    notifiers, _ = build_notifiers(config)
+    failed = False
+    for n in slack:
+        if not plans[n.name].on:
+            print(f"{n.name}: OFF ({plans[n.name].why}); nothing to check")
+            failed = True
+            continue
+        notifier = notifiers[n.name]
+        for finding in notifier.verify():  # type: ignore[attr-defined]  # Slack notifiers only
+            print(f"{n.name}: {'ok' if finding.ok else 'PROBLEM'}: {finding.text}")
+            failed |= not finding.ok
+        notifier.close()
+    return EXIT_INVALID if failed else EXIT_OK

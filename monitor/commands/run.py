@@ -11,23 +11,29 @@ import sys
 from typing import Any
 
 from monitor.commands.common import EXIT_INVALID, EXIT_OK
-from monitor.config import load_config
 from monitor.logs import setup_logging
+from monitor.preflight import preflight
 
 log = logging.getLogger("monitor")
 
-# --- run ---------------------------------------------------------------------------------
+
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    """Refuses to start (exit 1) on anything ``monitor check`` would refuse, so nothing is
+    polled, and marked seen, without a watchlist to match it."""
+    found = preflight(args.config)
+    if not found.ok or found.config is None:
+        _refuse([str(p) for p in found.problems] + [
+            "monitor: not started; fix the problems above (`monitor check` lists them)"])
+        return EXIT_INVALID
+    config = found.config
     setup_logging(config.log_level, config.log.format)
     from monitor.app import App  # heavy imports only for the daemon
 
-    app = App(config)
+    app = App(config, once=args.once)
     try:
         problems = app.load_watchlists()
-        if problems:
-            for p in problems:
-                print(p, file=sys.stderr)
+        if problems or not app.watchlists.watchlists:
+            _refuse([*map(str, problems), "monitor: not started: no valid watchlist in force"])
             return EXIT_INVALID
         if args.once:
             asyncio.run(_with_signals(app, app.run_once()))
@@ -37,6 +43,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.close()
     log.info("stopped")
     return EXIT_OK
+
+
+def _refuse(lines: list[str]) -> None:
+    """Why the daemon will not start: plain ``file:line:col: message`` lines for a person,
+    or, when ``MONITOR_LOG_FORMAT=json`` asks for machine-read logs, one JSON record each."""
+    if os.environ.get("MONITOR_LOG_FORMAT", "").strip().lower() == "json":
+        setup_logging("INFO", "json")
+        for line in lines:
+            log.error("start_refused %s", line)
+        return
+    for line in lines:
+        print(line, file=sys.stderr)
 
 
 async def _with_signals(app: Any, work: Any) -> None:

@@ -3,13 +3,21 @@ as ``file:line:col: message``; a file with any problem is rejected whole."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from monitor.errors import ConfigError, Problem
 from monitor.models import MATCH_FIELDS, Rule, Term, Watchlist
@@ -54,12 +62,17 @@ class RuleSpec(_Strict):
     sources: list[str] = Field(default_factory=list)
 
 
+def _term_shorthand(value: Any) -> Any:
+    """``terms: [Rutba, Anbar]``: a plain string is a term with only a name."""
+    return {"name": value} if isinstance(value, str) else value
+
+
 class WatchlistSpec(_Strict):
     watchlist: str | None = Field(default=None, min_length=1)
     description: str = ""
     severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
     notify: list[str] = Field(default_factory=list)
-    terms: list[TermSpec] = Field(min_length=1)
+    terms: list[Annotated[TermSpec, BeforeValidator(_term_shorthand)]] = Field(min_length=1)
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
@@ -68,12 +81,13 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "term"
 
 
-def load_watchlist(path: Path) -> Watchlist:
-    """Read and validate one watchlist file.
+def load_watchlist(path: Path, notifiers: Sequence[str] | None = None) -> Watchlist:
+    """Read and validate one watchlist file. ``notifiers``: the names config.yaml defines;
+    when given, ``notify:`` may only name those (a typo would silently route nowhere).
 
     Raises:
         ConfigError: with every problem found (syntax, schema, duplicate ids, rules that
-            name unknown terms), each placed at its line and column.
+            name unknown terms, unknown notifiers), each placed at its line and column.
     """
     name = str(path)
     root = read_yaml(path)
@@ -84,9 +98,11 @@ def load_watchlist(path: Path) -> Watchlist:
     try:
         spec = WatchlistSpec.model_validate(to_plain(root))
     except ValidationError as exc:
-        raise ConfigError(validation_problems(name, root, exc)) from None
+        raise ConfigError(validation_problems(name, root, exc, WatchlistSpec)) from None
     watchlist = _build(spec, path)
     problems = _cross_check(spec, watchlist, root, name)
+    if notifiers is not None:
+        problems += _notify_problems(spec, root, name, notifiers)
     if problems:
         raise ConfigError(problems)
     return watchlist
@@ -162,6 +178,20 @@ def _cross_check(spec: WatchlistSpec, wl: Watchlist, root: Any, name: str) -> li
     return problems
 
 
+def _notify_problems(spec: WatchlistSpec, root: Any, name: str,
+                     notifiers: Sequence[str]) -> list[Problem]:
+    problems = []
+    for i, target in enumerate(spec.notify):
+        if target in notifiers:
+            continue
+        close = difflib.get_close_matches(target, list(notifiers), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else \
+            f" (config.yaml defines: {', '.join(notifiers) or 'none'})"
+        line, col = position(root, ["notify", i])
+        problems.append(Problem(name, line, col, f"notify[{i}]: unknown notifier {target!r}{hint}"))
+    return problems
+
+
 def term_reference_map(terms: Iterable[Term]) -> dict[str, str]:
     """casefolded id / name / alias -> term id, for resolving the names rules use."""
     refs: dict[str, str] = {}
@@ -182,13 +212,15 @@ def watchlist_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_each(files: Iterable[Path]) -> Iterator[tuple[Path, Watchlist | None, list[Problem]]]:
+def load_each(
+    files: Iterable[Path], notifiers: Sequence[str] | None = None
+) -> Iterator[tuple[Path, Watchlist | None, list[Problem]]]:
     """Each file with its watchlist, or None and its problems (a bad file never stops the
     others). A second file claiming a watchlist name already taken is a problem."""
     names: dict[str, Path] = {}
     for file in files:
         try:
-            wl = load_watchlist(file)
+            wl = load_watchlist(file, notifiers)
         except ConfigError as exc:
             yield file, None, exc.problems
             continue
@@ -200,11 +232,13 @@ def load_each(files: Iterable[Path]) -> Iterator[tuple[Path, Watchlist | None, l
         yield file, wl, []
 
 
-def load_watchlists(paths: Iterable[Path]) -> tuple[list[Watchlist], list[Problem]]:
+def load_watchlists(
+    paths: Iterable[Path], notifiers: Sequence[str] | None = None
+) -> tuple[list[Watchlist], list[Problem]]:
     """Every watchlist under ``paths``: the good ones, and the problems of the bad ones."""
     good: list[Watchlist] = []
     problems: list[Problem] = []
-    for _, wl, found in load_each(watchlist_files(paths)):
+    for _, wl, found in load_each(watchlist_files(paths), notifiers):
         problems.extend(found)
         if wl is not None:
             good.append(wl)

@@ -16,7 +16,19 @@ Policy for untrusted text (titles, summaries, source names, matched text):
    module's templates, never from input.
 4. **Escape last** (``slack_escape``): ``&`` then ``<`` then ``>``. Nothing after this step
    decodes entities, so no input can produce ``<!channel>``, ``<@U…>``, ``<#C…>`` or a
-   ``<url|label>`` link. Links are built only from ``safe_link`` URLs.
+   ``<url|label>`` link. Links are built only from ``safe_link`` URLs, after
+   ``canonical_url`` has dropped tracking parameters and the fragment.
+
+Untrusted text includes the analysts' own YAML (watchlist, rule and term names, kinds) and
+the outlet's display name, not only feed fields. The one ``<!…>`` token the module writes is
+the publication time, ``<!date^UNIX^{date_short_pretty} at {time}|2025-02-14 10:00 UTC>``,
+built only from a parsed datetime (``read_published``), so Slack shows each reader local
+time; an unparseable ``published`` value is shown as escaped text, never inside a token.
+
+What the message shows: severity, watchlist and the rule that fired; the title linked; the
+outlet and publication time; the passage where the alert fired (for a rule, the span holding
+its matches together, not merely the first mention) with every match in bold, plus up to two
+short passages for other terms; each matched term with its kind and the spelling found.
 
 Every mrkdwn text object carries ``verbatim: true`` (Slack then auto-links nothing), and the
 notifier sends ``unfurl_links``/``unfurl_media`` false and never ``link_names`` or ``parse``.
@@ -31,12 +43,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from monitor.models import Alert, Match
+from monitor.models import MATCH_FIELDS, Alert, Match
+from monitor.sources.canonical import canonical_url, normalise_date
 
 TEXT_LIMIT = 40_000
 BLOCK_LIMIT = 50
@@ -46,7 +63,15 @@ BLOCK_ID_LIMIT = 255
 URL_LIMIT = 2_000
 TITLE_LIMIT = 300  # escaped label length inside the title link
 SNIPPET_WINDOW = 300  # characters of the original field around the matches
+EXTRA_WINDOW = 160  # a further passage for a term not yet shown, or one excerpt of a long one
+PASSAGE_SPAN_LIMIT = 1_000  # a rule's first-to-last span shown whole up to this many characters
+MAX_PASSAGES = 3  # passages in the one section (the first where the alert fired)
+MIN_CONTEXT = 40  # characters of context kept on each side of a long span
+SNAP_REACH = 30  # how far a window edge moves to reach a word boundary
+TAG_REACH = 2_000  # how far back a window edge looks for the tag it may sit in
 SOURCE_LIMIT = 200
+DATE_LIMIT = 100
+FALLBACK_NAMES_LIMIT = 400  # watchlist and rule names in the notification text
 ELLIPSIS = "…"
 
 SEVERITY_MARK = {"info": "⚪", "low": "🔵", "medium": "🟡", "high": "🟠", "critical": "🔴"}
@@ -122,6 +147,11 @@ _BLOCK_TAGS = {
     "ul",
 }
 _SKIP_TAGS = {"script", "style", "template", "noscript", "head", "title"}
+# ASCII digits only: ``\d`` would let Arabic-Indic digits through to the date token.
+_ISO_MONTH = re.compile(r"[0-9]{4}(?:-[0-9]{2})?")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_HAS_TIME = re.compile(r"[0-9]:[0-9]|T[0-9]")
 
 
 # -- text hygiene ---------------------------------------------------------------------------
@@ -270,7 +300,10 @@ def fit_plain(text: str, limit: int) -> str:
     """Cut unescaped ``text`` to ``limit`` UTF-16 units once escaped, ending in ``…``.
 
     Returns the *escaped* string; cuts fall between characters, so an entity is never split.
+    Every character costs at least one unit once escaped, so only the first ``limit + 1``
+    can matter: a 100,000-character name is not escaped whole just to be cut.
     """
+    text = text[: limit + 1]
     escaped = inert(text)
     if slack_len(escaped) <= limit:
         return escaped
@@ -327,7 +360,26 @@ def _cut_segment(text: str, bold: bool, budget: int) -> str:
     return f"*{body}" if bold else body
 
 
-# -- snippets around matches ----------------------------------------------------------------
+# -- passages around matches ----------------------------------------------------------------
+#
+# A passage is one or more windows of one field's ORIGINAL text (offsets as the matcher gave
+# them, into text that may be HTML). Windows are chosen on the original text and converted
+# piece by piece (text between matches, then each match), so the offsets stay valid and every
+# matched span inside a window is shown in bold.
+
+_Span = tuple[int, int, str]  # (start, end, term id) in one field's original text
+_WS_CHARS = frozenset(" \t\n\r\f\v\u00a0")
+_TAG_START = re.compile(r"<[A-Za-z/!?]")
+_ENTITY_HEAD = re.compile(r"&#?[A-Za-z0-9]{0,10}$")
+_ENTITY_TAIL = re.compile(r"#?[A-Za-z0-9]*;")
+
+
+@dataclass
+class Passage:
+    """Windows ``[(start, end), ...]`` (sorted, disjoint) of one field's original text."""
+
+    field: str
+    windows: list[tuple[int, int]] = dc_field(default_factory=list)
 
 
 def _valid_spans(text: str, matches: Iterable[Match]) -> list[tuple[int, int]]:
@@ -342,92 +394,417 @@ def _valid_spans(text: str, matches: Iterable[Match]) -> list[tuple[int, int]]:
     return merged
 
 
+def _term_spans(alert: Alert) -> dict[str, list[_Span]]:
+    """Per matchable field (in ``MATCH_FIELDS`` order), the alert's matches whose offsets
+    really lie in that field, sorted. A match with offsets outside its field (stale or
+    hostile data) is ignored rather than quoted wrongly."""
+    found: dict[str, list[_Span]] = {}
+    for name in MATCH_FIELDS:
+        size = len(alert.item.field_text(name))
+        spans = [
+            (m.start, m.end, m.term)
+            for m in alert.matches
+            if m.field == name and 0 <= m.start < m.end <= size
+        ]
+        if spans:
+            found[name] = sorted(spans)
+    return found
+
+
 def choose_field(alert: Alert) -> str:
     """The field to quote: the non-title field with most matches, else the title."""
-    counts: dict[str, int] = {}
-    for m in alert.matches:
-        if _valid_spans(alert.item.field_text(m.field), [m]):
-            counts[m.field] = counts.get(m.field, 0) + 1
+    counts = {name: len(spans) for name, spans in _term_spans(alert).items()}
     body = {f: n for f, n in counts.items() if f != "title"}
     if body:
         return max(body, key=lambda f: (body[f], f == "summary"))
     return "title" if counts else ""
 
 
-def _window(text: str, spans: list[tuple[int, int]]) -> tuple[int, int]:
-    first_start, first_end = spans[0]
-    start = max(0, first_start - SNIPPET_WINDOW // 3)
-    end = min(len(text), max(start + SNIPPET_WINDOW, min(first_end, start + 2 * SNIPPET_WINDOW)))
-    if start > 0:
-        space = text.find(" ", start, first_start)
-        start = space + 1 if space != -1 and space - start < 30 else start
-    if end < len(text):
-        space = text.rfind(" ", max(first_end, end - 30), end)
-        end = space if space > first_end else end
-    return start, end
+def _in_markup_tag(text: str, i: int) -> int:
+    """Index of the ``<`` of the tag that position ``i`` lies inside, or -1."""
+    lt = text.rfind("<", max(0, i - TAG_REACH), i)
+    if lt == -1 or text.find(">", lt, i) != -1 or not _TAG_START.match(text, lt):
+        return -1
+    return lt
 
 
-_PARTIAL_TAG_HEAD = re.compile(r"^[^<]*?>")
-_PARTIAL_TAG_TAIL = re.compile(r"<[^>]*$")
-_PARTIAL_ENTITY_TAIL = re.compile(r"&#?[A-Za-z0-9]{0,8}$")
+def _snap_start(text: str, start: int, lo: int, is_html: bool) -> int:
+    """Move ``start`` forward (never past ``lo``) to a word start, out of a tag or entity."""
+    if 0 < start < lo and text[start - 1] not in _WS_CHARS:
+        for i in range(start, min(lo, start + SNAP_REACH)):
+            if text[i] in _WS_CHARS:
+                start = i + 1
+                break
+    if is_html and start > 0:
+        if _in_markup_tag(text, start) != -1:
+            gt = text.find(">", start, lo)
+            start = gt + 1 if gt != -1 else start
+        head = _ENTITY_HEAD.search(text, max(0, start - 12), start)
+        tail = _ENTITY_TAIL.match(text, start, min(len(text), start + 12))
+        if head and tail and tail.end() <= lo:
+            start = tail.end()
+    return min(start, lo)
 
 
-def _fragment(raw: str, is_html: bool, head: bool, tail: bool) -> str:
-    """One piece of the window as inline text; trims tags/entities cut by the window edges."""
-    if is_html:
-        if head:
-            raw = _PARTIAL_TAG_HEAD.sub("", raw, count=1) if "<" not in raw[:1] else raw
-        if tail:
-            raw = _PARTIAL_ENTITY_TAIL.sub("", _PARTIAL_TAG_TAIL.sub("", raw))
-        raw = _html_text(raw)
-    return clean_inline(raw)
+def _snap_end(text: str, end: int, hi: int, is_html: bool) -> int:
+    """Move ``end`` back (never before ``hi``) to a word end, out of a tag or entity."""
+    if hi < end < len(text) and text[end] not in _WS_CHARS:
+        for i in range(end - 1, max(hi, end - SNAP_REACH) - 1, -1):
+            if text[i] in _WS_CHARS:
+                end = i
+                break
+    if is_html and end < len(text):
+        lt = _in_markup_tag(text, end)
+        end = lt if lt >= hi else end
+        head = _ENTITY_HEAD.search(text, max(0, end - 12), end)
+        if head and _ENTITY_TAIL.match(text, end, min(len(text), end + 12)):
+            end = head.start() if head.start() >= hi else end
+    return max(end, hi)
 
 
-def snippet_segments(alert: Alert) -> list[tuple[str, bool]]:
-    """``(text, is_match)`` pieces of ~300 characters of the matched field around the
-    matches. Offsets index the ORIGINAL field text; HTML is converted piece by piece so the
-    offsets stay valid, and overlapping matches are merged."""
-    field = choose_field(alert)
-    text = alert.item.field_text(field) if field else ""
-    spans = _valid_spans(text, [m for m in alert.matches if m.field == field])
-    if not spans:
-        body = alert.item.summary or alert.item.content
-        plain = clean_inline(field_to_text(body))
-        return [(plain[:SNIPPET_WINDOW] + (ELLIPSIS if len(plain) > SNIPPET_WINDOW else ""), False)]
-    start, end = _window(text, spans)
+def _widen(text: str, lo: int, hi: int, size: int, is_html: bool) -> tuple[int, int]:
+    """A window holding ``[lo, hi)`` widened to about ``size`` characters (a third before,
+    the rest after, at least ``MIN_CONTEXT`` a side), cut at word boundaries and never
+    inside a tag or an entity, so the converted piece reads cleanly."""
+    context = max(size - (hi - lo), 2 * MIN_CONTEXT)
+    before = max(context // 3, MIN_CONTEXT)
+    start, end = lo - before, hi + context - before
+    if start < 0:
+        start, end = 0, end - start
+    if end > len(text):
+        start, end = max(0, start - (end - len(text))), len(text)
+    return _snap_start(text, start, lo, is_html), _snap_end(text, end, hi, is_html)
+
+
+def _merge_windows(windows: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted windows, those overlapping or a few characters apart joined (no "a … b" for a
+    gap of one word)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1] + SNAP_REACH:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _min_cover(spans: Sequence[_Span]) -> Sequence[_Span]:
+    """The shortest run of ``spans`` (sorted by start) holding every distinct term once."""
+    need = len({term for _, _, term in spans})
+    counts: dict[str, int] = {}
+    best: tuple[float, int, int] = (float("inf"), 0, len(spans))
+    left = 0
+    for right, (_, end, term) in enumerate(spans):
+        counts[term] = counts.get(term, 0) + 1
+        while len(counts) == need:
+            width = end - spans[left][0]
+            if width < best[0]:
+                best = (width, left, right + 1)
+            gone = spans[left][2]
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
+            left += 1
+    return spans[best[1] : best[2]]
+
+
+def _rule_passage(alert: Alert, spans: dict[str, list[_Span]]) -> Passage:
+    """Where the rule fired: the field holding most of its terms, from the first to the
+    last of its matches there, widened to the snippet window.
+
+    A ``within:`` rule's matches lie in one window of one field, so this is the passage
+    that made the rule fire, even when a term's first mention is far earlier. Without
+    ``within:`` the matches may be spread out: past ``PASSAGE_SPAN_LIMIT`` the shortest run
+    holding each term once is shown instead, and if even that is too long, one excerpt per
+    term joined by "…"."""
+    name = max(
+        spans,
+        key=lambda f: (len({t for _, _, t in spans[f]}), f != "title", f == "summary"),
+    )
+    text = alert.item.field_text(name)
     is_html = looks_like_html(text)
-    pieces: list[tuple[str, bool]] = [(ELLIPSIS, False)] if start > 0 else []
+    chosen: Sequence[_Span] = spans[name]
+    lo, hi = chosen[0][0], max(end for _, end, _ in chosen)
+    if hi - lo > PASSAGE_SPAN_LIMIT:
+        chosen = _min_cover(chosen)
+        lo, hi = chosen[0][0], max(end for _, end, _ in chosen)
+    if hi - lo <= PASSAGE_SPAN_LIMIT:
+        return Passage(name, [_widen(text, lo, hi, SNIPPET_WINDOW, is_html)])
+    firsts: dict[str, tuple[int, int]] = {}
+    for start, end, term in chosen:
+        firsts.setdefault(term, (start, end))
+    excerpts = (_widen(text, s, e, EXTRA_WINDOW, is_html) for s, e in firsts.values())
+    return Passage(name, _merge_windows(excerpts))
+
+
+def _first_mention_passage(alert: Alert, spans: dict[str, list[_Span]]) -> Passage:
+    """No rule: the window around the first mention in the field ``choose_field`` picks."""
+    name = choose_field(alert)
+    text = alert.item.field_text(name)
+    start, end, _ = spans[name][0]
+    return Passage(name, [_widen(text, start, end, SNIPPET_WINDOW, looks_like_html(text))])
+
+
+def _terms_inside(spans: Iterable[_Span], windows: Sequence[tuple[int, int]]) -> set[str]:
+    return {t for s, e, t in spans if any(ws <= s and e <= we for ws, we in windows)}
+
+
+def _add_unshown_terms(
+    alert: Alert, spans: dict[str, list[_Span]], passages: list[Passage]
+) -> None:
+    """Short passages for terms no passage shows yet, up to ``MAX_PASSAGES`` in all.
+
+    The first field quoted is searched first, then the other body fields. A term found only
+    in the title gets no passage of its own when the body is quoted: the title line right
+    above already shows it. A window that touches an existing one in the same field is
+    joined to it instead of counting as a new passage.
+    """
+    shown: set[str] = set()
+    for passage in passages:
+        shown |= _terms_inside(spans.get(passage.field, ()), passage.windows)
+    first = passages[0].field
+    for name in [first, *(f for f in spans if f not in (first, "title"))]:
+        text = alert.item.field_text(name)
+        is_html = looks_like_html(text)
+        for start, end, term in spans.get(name, ()):
+            if term in shown:
+                continue
+            window = _widen(text, start, end, EXTRA_WINDOW, is_html)
+            target = next(
+                (
+                    p
+                    for p in passages
+                    if p.field == name
+                    and any(
+                        ws <= window[1] + SNAP_REACH and window[0] <= we + SNAP_REACH
+                        for ws, we in p.windows
+                    )
+                ),
+                None,
+            )
+            if target is not None:
+                target.windows = _merge_windows([*target.windows, window])
+            elif len(passages) < MAX_PASSAGES:
+                passages.append(Passage(name, [window]))
+            else:
+                return
+            shown |= _terms_inside(spans[name], [window])
+
+
+def find_passages(alert: Alert) -> list[Passage]:
+    """The passages to quote, most telling first (empty when no match lies in a field).
+
+    With a rule: the passage that made it fire (``_rule_passage``). Without: the window
+    around the first mention. Then up to two short passages for terms not yet shown.
+    """
+    spans = _term_spans(alert)
+    if not spans:
+        return []
+    if alert.rule is not None:
+        passages = [_rule_passage(alert, spans)]
+    else:
+        passages = [_first_mention_passage(alert, spans)]
+    _add_unshown_terms(alert, spans, passages)
+    return passages
+
+
+def _fragment(raw: str, is_html: bool) -> str:
+    """One piece of a window as inline text (windows never start or end inside markup)."""
+    return clean_inline(_html_text(raw) if is_html else raw)
+
+
+def _window_segments(
+    text: str, is_html: bool, window: tuple[int, int], bold: Sequence[tuple[int, int]]
+) -> list[tuple[str, bool]]:
+    start, end = window
+    pieces: list[tuple[str, bool]] = []
     cursor = start
-    for s, e in spans:
+    for s, e in bold[bisect_left(bold, (start, -1)) :]:
+        if s >= end:
+            break
         if s < cursor or e > end:
             continue
-        head = cursor == start and start > 0
-        pieces.append((_fragment(text[cursor:s], is_html, head, False), False))
-        pieces.append((_fragment(text[s:e], is_html, False, False), True))
+        pieces.append((_fragment(text[cursor:s], is_html), False))
+        pieces.append((_fragment(text[s:e], is_html), True))
         cursor = e
-    head, tail = cursor == start and start > 0, end < len(text)
-    pieces.append((_fragment(text[cursor:end], is_html, head, tail), False))
-    if end < len(text):
-        pieces.append((ELLIPSIS, False))
-    pieces = [(t, bold) for t, bold in pieces if t]
+    pieces.append((_fragment(text[cursor:end], is_html), False))
+    pieces = [(t, b) for t, b in pieces if t]
     if pieces:
         pieces[0] = (pieces[0][0].lstrip(), pieces[0][1])
         pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
-    return [(t, bold) for t, bold in pieces if t]
+    return [(t, b) for t, b in pieces if t]
+
+
+def _has_text(text: str, start: int, end: int, is_html: bool) -> bool:
+    """Whether ``text[start:end]`` holds anything a reader would miss (not only markup).
+
+    Decides whether "…" marks an omission; a long stretch is assumed to hold text rather
+    than converting a megabyte of HTML to find out.
+    """
+    if end <= start:
+        return False
+    if not is_html or end - start > TAG_REACH:
+        return True
+    return bool(_fragment(text[start:end], is_html).strip())
+
+
+def passage_segments(alert: Alert) -> list[list[tuple[str, bool]]]:
+    """Each passage as ``(text, is_match)`` pieces: "…" where a window does not reach the
+    field's edge and between the windows of one passage; every match in a window is bold.
+
+    Without a usable match the start of the body is quoted, unmarked.
+    """
+    out: list[list[tuple[str, bool]]] = []
+    for passage in find_passages(alert):
+        text = alert.item.field_text(passage.field)
+        is_html = looks_like_html(text)
+        bold = _valid_spans(text, (m for m in alert.matches if m.field == passage.field))
+        segments: list[tuple[str, bool]] = []
+        for i, window in enumerate(passage.windows):
+            if i:
+                segments.append((f" {ELLIPSIS} ", False))
+            elif _has_text(text, 0, window[0], is_html):
+                segments.append((ELLIPSIS, False))
+            segments.extend(_window_segments(text, is_html, window, bold))
+        if _has_text(text, passage.windows[-1][1], len(text), is_html):
+            segments.append((ELLIPSIS, False))
+        out.append(segments)
+    if not out:
+        plain = clean_inline(field_to_text(alert.item.summary or alert.item.content)).strip()
+        if plain:
+            out.append([(_cut_plain(plain, SNIPPET_WINDOW), False)])
+    return out
+
+
+def snippet_segments(alert: Alert) -> list[tuple[str, bool]]:
+    """All passages as one ``(text, is_match)`` list, passages separated by a newline."""
+    flat: list[tuple[str, bool]] = []
+    for i, segments in enumerate(passage_segments(alert)):
+        flat.extend([("\n", False)] if i else [])
+        flat.extend(segments)
+    return flat
+
+
+def _cut_plain(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters at a safe boundary, with "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = limit
+    while cut > 0 and not _can_cut_before(text, cut):
+        cut -= 1
+    return text[:cut].rstrip() + ELLIPSIS
 
 
 def matched_terms(alert: Alert) -> list[str]:
-    """One ``name ("as written")`` entry per term, in first-seen order."""
+    """One ``name (kind; as "variant")`` entry per term, in first-seen order.
+
+    The kind tells a person from a place of the same name (a "Rutba" or a "Tikriti");
+    the variants show how the outlet spelled it when that differs from the watchlist name.
+    """
     seen: dict[str, set[str]] = {}
     names: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for m in alert.matches:
-        names.setdefault(m.term, m.term_name or m.term)
+        names.setdefault(m.term, clean_inline(m.term_name or m.term).strip() or "?")
+        kinds.setdefault(m.term, clean_inline(m.kind or "").strip())
         seen.setdefault(m.term, set()).add(clean_inline(m.matched_text).strip())
     out = []
     for term, name in names.items():
         variants = sorted(v for v in seen[term] if v and v.casefold() != name.casefold())
-        out.append(f"{name} ({', '.join(variants[:3])})" if variants else name)
+        notes = [kinds[term]] if kinds[term] else []
+        if variants:
+            notes.append("as " + ", ".join(f'"{_cut_plain(v, 100)}"' for v in variants[:3]))
+        out.append(f"{name} ({'; '.join(notes)})" if notes else name)
     return out
+
+
+# -- outlet, time, link ---------------------------------------------------------------------
+
+
+def outlet_name(alert: Alert) -> str:
+    """The outlet as analysts know it (``source_title``), else the source's config key.
+
+    Both are untrusted (a feed names itself); the result is cleaned plain text.
+    """
+    item = alert.item
+    title = clean_inline(field_to_text(item.source_title)).strip()
+    return title or clean_inline(item.source).strip()
+
+
+@dataclass(frozen=True)
+class Published:
+    """``item.published`` read for display.
+
+    ``text`` is readable UTC (``2025-02-14 10:00 UTC``), a date (``2025-02-14``), a month
+    (``2025-02``), the raw value cleaned when it is not a date, or ``unknown``. ``epoch``
+    and ``slack_format`` are set only when the value is a real date or time: Slack then
+    renders it in each reader's time zone.
+    """
+
+    text: str
+    epoch: int | None = None
+    slack_format: str = ""
+
+
+def read_published(value: str | None) -> Published:
+    """Parse an ISO-8601 (or RFC 822, GDELT compact) ``published`` value, partial or not.
+
+    A date without a time is pinned to 12:00 UTC, so ``{date_short_pretty}`` names the same
+    day for every reader between UTC−11 and UTC+11 (midnight would show the day before to
+    everyone in the Americas). Values out of Slack's range (before 1970) stay plain text.
+    """
+    raw = clean_inline(value or "").strip()
+    if not raw:
+        return Published("unknown")
+    iso = normalise_date(raw)
+    if iso is None:
+        return Published(raw)
+    try:
+        if _ISO_MONTH.fullmatch(iso):
+            if len(iso) == 7 and not 1 <= int(iso[5:]) <= 12:
+                return Published(raw)
+            return Published(iso)
+        if _ISO_DAY.fullmatch(iso) or (_ISO_STAMP.fullmatch(iso) and not _HAS_TIME.search(raw)):
+            day = datetime.strptime(iso[:10], "%Y-%m-%d").replace(hour=12, tzinfo=UTC)
+            return _dated(day.strftime("%Y-%m-%d"), day, "{date_short_pretty}")
+        if _ISO_STAMP.fullmatch(iso):
+            moment = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            text = moment.strftime("%Y-%m-%d %H:%M UTC")
+            return _dated(text, moment, "{date_short_pretty} at {time}")
+    except (ValueError, OverflowError):
+        pass
+    return Published(raw)
+
+
+def _dated(text: str, moment: datetime, slack_format: str) -> Published:
+    epoch = int(moment.timestamp())
+    return Published(text, epoch, slack_format) if epoch >= 0 else Published(text)
+
+
+def published_mrkdwn(published: Published) -> str:
+    """The template's ``<!date^…>`` token, the only ``<!…>`` this module writes.
+
+    Every part is made here from a parsed datetime (digits, the fixed format, a fallback of
+    digits, ``-``, ``:`` and ``UTC``); feed text only ever reaches the plain-text branch,
+    cleaned, neutralised and escaped.
+    """
+    if published.epoch is None:
+        return fit_plain(published.text, DATE_LIMIT)
+    fallback = slack_escape(published.text)
+    return f"<!date^{published.epoch}^{published.slack_format}|{fallback}>"
+
+
+def item_link(alert: Alert) -> str | None:
+    """The story's link for ``<url|label>`` without tracking parameters or fragment.
+
+    The raw URL must pass ``safe_link`` first, so canonicalising (which re-encodes the
+    query) can never turn an unsafe link into an accepted one.
+    """
+    url = alert.item.url
+    raw = safe_link(url)
+    if raw is None:
+        return None
+    return safe_link(canonical_url(url)) or raw
 
 
 # -- Block Kit ------------------------------------------------------------------------------
@@ -437,36 +814,91 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def _title_line(alert: Alert) -> str:
-    title = clean_inline(field_to_text(alert.item.title)).strip() or "(untitled)"
-    label = fit_plain(title, TITLE_LIMIT)
-    link = safe_link(alert.item.url)
-    return f"*<{link}|{label}>*" if link else f"*{label}*"
+def _fit_parts(parts: Sequence[str], limit: int) -> list[str]:
+    """Each plain part made inert and cut so together they fit ``limit`` UTF-16 units:
+    short parts stay whole and the long ones share what is left, so a huge watchlist name
+    cannot push the rule name out of a header (or the other way round)."""
+    parts = [p[: limit + 1] for p in parts]  # the rest could never fit (see ``fit_plain``)
+    out = [inert(p) for p in parts]
+    left = limit
+    order = sorted(range(len(parts)), key=lambda i: slack_len(out[i]))
+    for n, i in enumerate(order):
+        share = left // (len(parts) - n)
+        if slack_len(out[i]) > share:
+            out[i] = fit_plain(parts[i], share)
+        left -= slack_len(out[i])
+    return out
 
 
-def _meta_line(alert: Alert) -> str:
-    source = fit_plain(clean_inline(alert.item.source).strip() or "unknown source", SOURCE_LIMIT)
-    published = fit_plain(clean_inline(alert.item.published or "").strip() or "unknown", 100)
-    return f"Source: {source} · Published: {published}"
+def _names(alert: Alert) -> list[str]:
+    """Watchlist and, when one fired, rule name: cleaned but untrusted (analysts' YAML)."""
+    names = [clean_inline(alert.watchlist).strip()]
+    if alert.rule is not None:
+        names.append(clean_inline(alert.rule).strip() or "(unnamed)")
+    return names
 
 
 def _header_text(alert: Alert) -> str:
     mark = SEVERITY_MARK.get(alert.severity, "")
-    watchlist = clean_inline(alert.watchlist).strip()
-    label = f"{mark} {alert.severity.upper()} · {watchlist}".strip()
-    return fit_plain(label, HEADER_LIMIT)
+    prefix = inert(f"{mark} {alert.severity.upper()} · ".lstrip())
+    fixed = slack_len(prefix) + (slack_len(" · rule: ") if alert.rule is not None else 0)
+    parts = _fit_parts(_names(alert), HEADER_LIMIT - fixed)
+    return (prefix + " · rule: ".join(parts)).strip()
+
+
+def _title_line(alert: Alert) -> str:
+    title = clean_inline(field_to_text(alert.item.title)).strip() or "(untitled)"
+    label = fit_plain(title, TITLE_LIMIT)
+    link = item_link(alert)
+    return f"*<{link}|{label}>*" if link else f"*{label}*"
+
+
+def _meta_line(alert: Alert) -> str:
+    outlet = fit_plain(outlet_name(alert) or "unknown source", SOURCE_LIMIT)
+    published = published_mrkdwn(read_published(alert.item.published))
+    return f"Source: {outlet} · Published: {published}"
+
+
+def _passages_text(alert: Alert) -> str:
+    """All passages in one section of at most ``SECTION_LIMIT`` units after escaping.
+
+    When they do not fit whole, the later (shorter) passages get an equal share each and
+    the first passage, where the alert fired, gets the rest.
+    """
+    passages = passage_segments(alert)
+    if not passages:
+        return "(no text)"
+    full = [render_segments(p, SECTION_LIMIT) for p in passages]
+    if slack_len("\n".join(full)) <= SECTION_LIMIT:
+        return "\n".join(full)
+    budget = SECTION_LIMIT - (len(passages) - 1)
+    share = budget // len(passages)
+    rest = [
+        f if slack_len(f) <= share else render_segments(p, share)
+        for p, f in zip(passages[1:], full[1:], strict=True)
+    ]
+    first_budget = budget - sum(slack_len(r) for r in rest)
+    first = (
+        full[0]
+        if slack_len(full[0]) <= first_budget
+        else (render_segments(passages[0], first_budget))
+    )
+    return "\n".join([first, *rest])
 
 
 def build_slack_message(alert: Alert) -> dict[str, Any]:
     """``{"text": fallback, "blocks": [...]}`` for ``chat.postMessage`` or a webhook.
 
-    The first block's ``block_id`` is the alert id, so a webhook-path checker (and a human
-    with the message JSON) can tie a post back to its alert. Every untrusted string passes
-    through the module policy; the result respects Slack's size limits for any input.
+    Blocks: header (severity, watchlist, rule; ``block_id`` is the alert id, so a
+    webhook-path checker and a human with the message JSON can tie a post to its alert),
+    the title linked to the cleaned URL, a context line (outlet, publication time in the
+    reader's zone), the passages where the alert fired with matches in bold, and the
+    matched terms with their kinds. Every untrusted string passes through the module
+    policy; the result respects Slack's size limits for any input.
     """
-    terms = matched_terms(alert)
-    snippet = render_segments(snippet_segments(alert), SECTION_LIMIT)
-    terms_text = render_segments([("Matched: " + "; ".join(terms), False)], SECTION_LIMIT)
+    terms_text = render_segments(
+        [("Matched: " + " · ".join(matched_terms(alert)), False)], SECTION_LIMIT
+    )
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -475,16 +907,21 @@ def build_slack_message(alert: Alert) -> dict[str, Any]:
         },
         {"type": "section", "text": _mrkdwn(_title_line(alert))},
         {"type": "context", "elements": [_mrkdwn(_meta_line(alert))]},
-        {"type": "section", "text": _mrkdwn(snippet)},
+        {"type": "section", "text": _mrkdwn(_passages_text(alert))},
         {"type": "context", "elements": [_mrkdwn(terms_text)]},
     ]
     return {"text": fallback_text(alert), "blocks": blocks[:BLOCK_LIMIT]}
 
 
 def fallback_text(alert: Alert) -> str:
-    """The notification / screen-reader text: severity, watchlist, title. Inert, ≤ 40,000."""
+    """The notification / screen-reader text: severity, watchlist, rule, title.
+
+    Inert and far below 40,000: names share ``FALLBACK_NAMES_LIMIT``, the title ≤ 300.
+    """
+    parts = _fit_parts(_names(alert), FALLBACK_NAMES_LIMIT)
+    names = parts[0] + (f" (rule: {parts[1]})" if len(parts) > 1 else "")
+    head = f"[{inert(alert.severity.upper())}] {names}: "
     title = clean_inline(field_to_text(alert.item.title)).strip() or "(untitled)"
-    head = inert(f"[{alert.severity.upper()}] {clean_inline(alert.watchlist).strip()}: ")
     return head + fit_plain(title, min(TITLE_LIMIT, TEXT_LIMIT - slack_len(head)))
 
 
@@ -492,22 +929,29 @@ def fallback_text(alert: Alert) -> str:
 
 
 def format_console(alert: Alert) -> str:
-    """A plain-text block for a terminal; matches are marked ``[[like this]]``.
+    """A plain-text block for a terminal with the same facts as the Slack message; matches
+    are marked ``[[like this]]`` and each passage has its own line.
 
     Control characters (terminal escape sequences included) are stripped from every field.
     """
     item = alert.item
     title = clean_inline(field_to_text(item.title)).strip() or "(untitled)"
-    snippet = "".join(f"[[{t}]]" if bold else t for t, bold in snippet_segments(alert))
-    link = safe_link(item.url)
+    passages = [
+        "".join(f"[[{t}]]" if bold else t for t, bold in segments).strip()
+        for segments in passage_segments(alert)
+    ] or ["(no text)"]
+    link = item_link(alert)
+    names = [_clip(n, SOURCE_LIMIT) for n in _names(alert)]
     lines = [
-        f"[{alert.severity.upper()}] {clean_inline(alert.watchlist).strip()}  (alert {alert.id})",
+        f"[{alert.severity.upper()}] {names[0]}  (alert {alert.id})",
+        f"  rule:      {names[1] if len(names) > 1 else '(none: any term alerts)'}",
         f"  title:     {_clip(title, TITLE_LIMIT)}",
         f"  url:       {link.replace('&amp;', '&') if link else '(no usable link)'}",
-        f"  source:    {_clip(clean_inline(item.source).strip(), SOURCE_LIMIT)}",
-        f"  published: {_clip(clean_inline(item.published or '').strip() or 'unknown', 100)}",
-        f"  snippet:   {snippet.strip()}",
-        f"  matched:   {_clip('; '.join(matched_terms(alert)), 1_000)}",
+        f"  source:    {_clip(outlet_name(alert) or 'unknown source', SOURCE_LIMIT)}",
+        f"  published: {_clip(read_published(item.published).text, DATE_LIMIT)}",
+        f"  snippet:   {passages[0]}",
+        *(f"             {p}" for p in passages[1:]),
+        f"  matched:   {_clip(' · '.join(matched_terms(alert)), 1_000)}",
     ]
     return "\n".join(lines)
 

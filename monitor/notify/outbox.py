@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from monitor import failpoints, metrics
@@ -31,14 +31,19 @@ class TokenBucket:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
 
-    def wait_time(self) -> float:
+    def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        wait = (1 - self.tokens) / self.rate
+
+    def peek(self) -> float:
+        """Seconds until a token is available, without taking it."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def wait_time(self) -> float:
+        """Take a token; returns how long to wait before using it (it may be borrowed)."""
+        wait = self.peek()
         self.tokens -= 1
         return wait
 
@@ -66,31 +71,47 @@ class Outbox:
         notifiers: Mapping[str, Notifier],
         config: DeliveryConfig,
         pacing: Mapping[str, TokenBucket] | None = None,
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = dict(notifiers)
         self.config = config
         self.pacing = dict(pacing or {})
         self.stats = OutboxStats()
+        # Called after every claim or delivery: proof of life for the readiness probe,
+        # which would otherwise take a long paced drain for a stalled loop.
+        self.on_progress = on_progress or (lambda: None)
 
     @property
     def destinations(self) -> list[str]:
         return list(self.notifiers)
 
-    async def run_due(self, stop: asyncio.Event | None = None) -> int:
-        """Send everything due now, one lane per destination. Returns the number sent."""
-        lanes = [self._lane(name, stop) for name in self.notifiers]
+    async def run_due(self, stop: asyncio.Event | None = None,
+                      deadline: float | None = None) -> int:
+        """Send everything due now, one lane per destination. Returns the number sent.
+
+        ``deadline`` (``time.monotonic()``): start no send that pacing would begin after
+        it; what is left stays pending for the next run (``run --once`` must end).
+        """
+        lanes = [self._lane(name, stop, deadline) for name in self.notifiers]
         return sum(await asyncio.gather(*lanes))
 
-    async def _lane(self, destination: str, stop: asyncio.Event | None) -> int:
+    async def _lane(self, destination: str, stop: asyncio.Event | None,
+                    deadline: float | None) -> int:
         sent = 0
+        bucket = self.pacing.get(destination)
         while stop is None or not stop.is_set():
+            self.on_progress()
+            wait = bucket.peek() if bucket is not None else 0.0
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                break
+            if wait:
+                await asyncio.sleep(wait)
             tasks = await asyncio.to_thread(
                 self.store.claim_deliveries, 1, self.config.lease, [destination]
             )
             if not tasks:
                 break
-            bucket = self.pacing.get(destination)
             if bucket is not None:
                 await asyncio.sleep(bucket.wait_time())
             sent += await self.deliver(tasks[0])
@@ -131,6 +152,7 @@ class Outbox:
             await self._failed(task, NotifyError(f"{type(exc).__name__}: {exc}", retryable=True))
             return 0
         failpoints.hit("after_send_before_ack")
+        await asyncio.to_thread(self.store.record_destination, task.destination, None)
         if not await asyncio.to_thread(self.store.mark_sent, task, delivery.ref):
             log.warning("lease_lost alert_id=%s destination=%s: another worker owns this "
                         "delivery now", alert.id, task.destination)
@@ -142,6 +164,8 @@ class Outbox:
         return 1
 
     async def _failed(self, task: DeliveryTask, exc: NotifyError) -> None:
+        if exc.retry_after is None:  # being rate limited is not the destination failing
+            await asyncio.to_thread(self.store.record_destination, task.destination, str(exc))
         if not exc.retryable:
             await self._dead(task, str(exc))
             return

@@ -64,5 +64,13 @@ class Queue(ABC):
     def dead(self, topic: str) -> list[tuple[str, str]]:
         """Dead-lettered messages as (key, reason)."""
 
+    @abstractmethod
+    def ping(self) -> None:
+        """Cheap proof the queue is reachable (health's readiness check).
+
+        Raises:
+            ServiceUnavailable: it is not.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release the connection."""

@@ -106,5 +106,8 @@ class SqliteQueue(Queue):
         )
         return [(str(k), str(e or "")) for k, e in rows]
 
+    def ping(self) -> None:
+        self.db.ping()
+
     def close(self) -> None:
         self.db.close()

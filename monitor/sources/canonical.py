@@ -130,6 +130,28 @@ def normalise_date(value: object) -> str | None:
     return _parse_iso(text) or _parse_rfc822(text)
 
 
+def published_timestamp(published: str | None) -> float | None:
+    """Epoch seconds of an item's ``published`` (as ``normalise_date`` leaves it), or None.
+
+    A partial date counts from its start (``2025-02`` is 1 February 2025, 00:00 UTC).
+    """
+    if not published:
+        return None
+    text = published.strip()
+    if _PARTIAL.match(text):
+        text = (text + "-01-01")[:10]
+    try:
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _from_epoch(seconds: float) -> str | None:
     if not math.isfinite(seconds):
         return None

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from monitor.config import POSTGRES_SCHEMES
 from monitor.errors import ServiceUnavailable
+from monitor.install import install_hint
 from monitor.store.base import Store
 
 if TYPE_CHECKING:
     from monitor.config import Config
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_store(config: Config) -> Store:
@@ -25,8 +26,8 @@ def open_store(config: Config) -> Store:
         try:
             from monitor.store.postgres import PostgresStore
         except ImportError as exc:  # psycopg is an optional dependency
-            raise ServiceUnavailable('a postgresql:// store needs psycopg: run '
-                                     '"pip install monitor[postgres]"') from exc
+            raise ServiceUnavailable("a postgresql:// store needs the psycopg driver; run: "
+                                     f"{install_hint('postgres')}") from exc
         return PostgresStore(url)
     from monitor.store.sqlite import SqliteStore
 

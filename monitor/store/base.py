@@ -7,13 +7,16 @@ re-posts to a destination that already has the message (RELIABILITY.md B3).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.models import Alert, Item
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+# A delivery to a notifier that was switched off when the alert was stored (its secret was
+# empty): kept with the reason, counted in health, sent by ``monitor alerts retry``.
+SKIPPED = "skipped"
 
 
 def identities(item: Item) -> list[str]:
@@ -34,6 +37,41 @@ class SourceState:
     last_error: str | None = None
     failures: int = 0
     items_total: int = 0
+    items_last: int = 0  # items in the last successful poll's response
+    next_poll: float | None = None  # when the running daemon polls it next
+    note: str | None = None  # a condition of the last successful poll worth showing
+    primed_at: float | None = None  # the first successful poll, which primed the source
+    primed_items: int = 0  # items in that poll
+    primed_alerted: int = 0  # of those, the ones new enough to go on to matching
+    primed_backfill: str | None = None
+
+    @property
+    def primed(self) -> bool:
+        """Whether the source's first successful poll has been recorded (so it is not
+        primed again)."""
+        return self.last_success is not None
+
+
+@dataclass(frozen=True)
+class Priming:
+    """What a source's first successful poll did: ``items`` in the response, ``alerted``
+    of them passed on to matching (published within ``backfill``), the rest marked seen."""
+
+    items: int
+    alerted: int
+    backfill: str
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    """A destination's recent delivery record: ``failures`` counts consecutive failed
+    attempts (rate limits excluded), reset by a success."""
+
+    destination: str
+    failures: int = 0
+    last_error: str | None = None
+    last_failure: float | None = None
+    last_success: float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,10 +93,24 @@ class Store(ABC):
 
     @abstractmethod
     def record_poll(
-        self, source: str, *, cursor: dict[str, Any] | None, error: str | None, items: int
+        self,
+        source: str,
+        *,
+        cursor: dict[str, Any] | None,
+        error: str | None,
+        items: int,
+        fetched: int | None = None,
+        note: str | None = None,
+        primed: Priming | None = None,
     ) -> int:
         """Record a poll's outcome; the cursor is saved only on success (``error`` None).
-        Returns the number of consecutive failures after this poll."""
+        ``items``: new items queued; ``fetched``: items in the response; ``note``: a
+        condition to show until a later successful poll clears it; ``primed``: this was
+        the source's first successful poll. Returns the consecutive failures after it."""
+
+    @abstractmethod
+    def set_next_poll(self, source: str, when: float | None) -> None:
+        """When the daemon will poll ``source`` next (shown by ``monitor status``)."""
 
     # --- seen items ----------------------------------------------------------------------
     @abstractmethod
@@ -75,9 +127,15 @@ class Store(ABC):
 
     # --- alerts and deliveries -----------------------------------------------------------
     @abstractmethod
-    def add_alert(self, alert: Alert, destinations: Sequence[str]) -> bool:
-        """Store an alert and a pending delivery per destination. Idempotent: False if the
-        alert id was already stored (the same story for the same watchlist)."""
+    def add_alert(
+        self,
+        alert: Alert,
+        destinations: Sequence[str],
+        skipped: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Store an alert, a pending delivery per destination and a ``skipped`` one (with
+        its reason) per destination that is switched off. Idempotent: False if the alert id
+        was already stored (the same story for the same watchlist)."""
 
     @abstractmethod
     def claim_deliveries(
@@ -101,9 +159,37 @@ class Store(ABC):
         """No delivery to ``destination`` is claimed before ``until`` (a Retry-After)."""
 
     @abstractmethod
-    def revive(self, alert_ids: Sequence[str] = ()) -> int:
-        """Dead deliveries (of ``alert_ids``, or all) become pending again, due now, with
-        their attempt count reset. Returns how many were revived."""
+    def revive(
+        self,
+        alert_ids: Sequence[str] = (),
+        *,
+        destinations: Sequence[str] | None = None,
+        since: float | None = None,
+        states: Sequence[str] = (DEAD,),
+    ) -> int:
+        """Deliveries in ``states`` (dead by default; ``skipped`` too when asked) become
+        pending again, due now, with their attempt count reset and a fresh max age.
+        Filters: ``alert_ids`` (or all), ``destinations`` (or all), created at or after
+        ``since``. Returns how many were revived."""
+
+    @abstractmethod
+    def known_alerts(self, alert_ids: Sequence[str]) -> set[str]:
+        """The ids among ``alert_ids`` that are stored."""
+
+    @abstractmethod
+    def record_destination(self, destination: str, error: str | None) -> None:
+        """One delivery attempt's outcome: None for success (resets the failure count)."""
+
+    @abstractmethod
+    def destination_states(self) -> list[DestinationState]: ...
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Cheap proof the store is reachable and is the store we opened.
+
+        Raises:
+            ServiceUnavailable: it is not (file gone or replaced, server down, locked).
+        """
 
     @abstractmethod
     def delivery_counts(self) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -22,7 +22,10 @@ from monitor.store.base import (
     PENDING,
     SENDING,
     SENT,
+    SKIPPED,
     DeliveryTask,
+    DestinationState,
+    Priming,
     SourceState,
     Store,
     identities,
@@ -54,7 +57,21 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at)",
     """CREATE TABLE IF NOT EXISTS destination_pause (
         destination TEXT PRIMARY KEY, until DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS destination_state (
+        destination TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        last_failure DOUBLE PRECISION, last_success DOUBLE PRECISION)""",
+    # Columns added after the first release (added in place to older databases).
+    """ALTER TABLE source_state ADD COLUMN IF NOT EXISTS items_last INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS next_poll DOUBLE PRECISION,
+        ADD COLUMN IF NOT EXISTS note TEXT,
+        ADD COLUMN IF NOT EXISTS primed_at DOUBLE PRECISION,
+        ADD COLUMN IF NOT EXISTS primed_items INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS primed_alerted INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS primed_backfill TEXT""",
 ]
+_STATE_COLUMNS = ("cursor, last_poll, last_success, last_error, failures, items_total,"
+                  " items_last, next_poll, note, primed_at, primed_items, primed_alerted,"
+                  " primed_backfill")
 
 
 class PostgresStore(Store):
@@ -77,16 +94,16 @@ class PostgresStore(Store):
 
     # --- sources -------------------------------------------------------------------------
     def source_state(self, source: str) -> SourceState | None:
-        rows = self._rows("SELECT cursor, last_poll, last_success, last_error, failures,"
-                          " items_total FROM source_state WHERE source = %s", (source,))
+        rows = self._rows(f"SELECT {_STATE_COLUMNS} FROM source_state WHERE source = %s",
+                          (source,))
         if not rows:
             return None
-        cursor, last_poll, last_success, last_error, failures, total = rows[0]
-        return SourceState(source, dict(cursor), last_poll, last_success, last_error,
-                           int(failures), int(total))
+        cursor, *rest = rows[0]
+        return SourceState(source, dict(cursor), *rest)
 
     def record_poll(self, source: str, *, cursor: dict[str, Any] | None, error: str | None,
-                    items: int) -> int:
+                    items: int, fetched: int | None = None, note: str | None = None,
+                    primed: Priming | None = None) -> int:
         now = time.time()
         with self.lock, self.conn.transaction():
             self.conn.execute("INSERT INTO source_state (source) VALUES (%s)"
@@ -94,9 +111,15 @@ class PostgresStore(Store):
             if error is None:
                 self.conn.execute(
                     "UPDATE source_state SET cursor = COALESCE(%s, cursor), last_poll = %s,"
-                    " last_success = %s, failures = 0, items_total = items_total + %s"
-                    " WHERE source = %s",
-                    (Jsonb(cursor) if cursor is not None else None, now, now, items, source))
+                    " last_success = %s, failures = 0, items_total = items_total + %s,"
+                    " items_last = COALESCE(%s, items_last), note = %s WHERE source = %s",
+                    (Jsonb(cursor) if cursor is not None else None, now, now, items, fetched,
+                     note, source))
+                if primed is not None:
+                    self.conn.execute(
+                        "UPDATE source_state SET primed_at = %s, primed_items = %s,"
+                        " primed_alerted = %s, primed_backfill = %s WHERE source = %s",
+                        (now, primed.items, primed.alerted, primed.backfill, source))
             else:
                 self.conn.execute(
                     "UPDATE source_state SET last_poll = %s, last_error = %s,"
@@ -104,6 +127,13 @@ class PostgresStore(Store):
             row = self.conn.execute("SELECT failures FROM source_state WHERE source = %s",
                                     (source,)).fetchone()
         return int(row[0]) if row else 0
+
+    def set_next_poll(self, source: str, when: float | None) -> None:
+        with self.lock, self.conn.transaction():
+            self.conn.execute("INSERT INTO source_state (source) VALUES (%s)"
+                              " ON CONFLICT DO NOTHING", (source,))
+            self.conn.execute("UPDATE source_state SET next_poll = %s WHERE source = %s",
+                              (when, source))
 
     # --- seen items ----------------------------------------------------------------------
     def unseen(self, items: Sequence[Item]) -> list[Item]:
@@ -137,7 +167,8 @@ class PostgresStore(Store):
         return [Item.from_dict(dict(p)) for (p,) in rows]
 
     # --- alerts and deliveries -----------------------------------------------------------
-    def add_alert(self, alert: Alert, destinations: Sequence[str]) -> bool:
+    def add_alert(self, alert: Alert, destinations: Sequence[str],
+                  skipped: Mapping[str, str] | None = None) -> bool:
         now = time.time()
         with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("INSERT INTO alerts (id, watchlist, payload, created_at)"
@@ -149,6 +180,11 @@ class PostgresStore(Store):
                             " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s)"
                             " ON CONFLICT DO NOTHING",
                             [(alert.id, d, PENDING, now, now, now) for d in destinations])
+            cur.executemany("INSERT INTO deliveries (alert_id, destination, state, next_at,"
+                            " last_error, created_at, updated_at)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                            [(alert.id, d, SKIPPED, now, why[:2000], now, now)
+                             for d, why in (skipped or {}).items()])
         return True
 
     def claim_deliveries(self, limit: int, lease: float,
@@ -208,21 +244,65 @@ class PostgresStore(Store):
                 " until = GREATEST(destination_pause.until, excluded.until)",
                 (destination, until))
 
-    def revive(self, alert_ids: Sequence[str] = ()) -> int:
+    def revive(self, alert_ids: Sequence[str] = (), *,
+               destinations: Sequence[str] | None = None, since: float | None = None,
+               states: Sequence[str] = (DEAD,)) -> int:
         now = time.time()
-        where, params = "state = %s", [DEAD]
+        where, params = "state = ANY(%s)", [list(states)]
         if alert_ids:
             where += " AND alert_id = ANY(%s)"
-            params.append(list(alert_ids))  # type: ignore[arg-type]
+            params.append(list(alert_ids))
+        if destinations is not None:
+            where += " AND destination = ANY(%s)"
+            params.append(list(destinations))
+        if since is not None:
+            where += " AND created_at >= %s"
+            params.append(since)  # type: ignore[arg-type]
         with self.lock, self.conn.transaction():
             self.conn.execute(
                 "UPDATE alerts SET payload ="
                 " jsonb_set(payload, '{created_at}', to_jsonb(%s::float8))"
                 f" WHERE id IN (SELECT alert_id FROM deliveries WHERE {where})", (now, *params))
             cur = self.conn.execute(
-                f"UPDATE deliveries SET state = %s, attempts = 0, next_at = %s, updated_at = %s"
-                f" WHERE {where}", (PENDING, now, now, *params))
+                f"UPDATE deliveries SET state = %s, attempts = 0, next_at = %s, updated_at = %s,"
+                f" ambiguous = FALSE WHERE {where}", (PENDING, now, now, *params))
             return cur.rowcount
+
+    def known_alerts(self, alert_ids: Sequence[str]) -> set[str]:
+        if not alert_ids:
+            return set()
+        rows = self._rows("SELECT id FROM alerts WHERE id = ANY(%s)", (list(alert_ids),))
+        return {str(r[0]) for r in rows}
+
+    def record_destination(self, destination: str, error: str | None) -> None:
+        now = time.time()
+        with self.lock, self.conn.transaction():
+            self.conn.execute("INSERT INTO destination_state (destination) VALUES (%s)"
+                              " ON CONFLICT DO NOTHING", (destination,))
+            if error is None:
+                self.conn.execute("UPDATE destination_state SET failures = 0,"
+                                  " last_success = %s WHERE destination = %s",
+                                  (now, destination))
+            else:
+                self.conn.execute("UPDATE destination_state SET failures = failures + 1,"
+                                  " last_error = %s, last_failure = %s WHERE destination = %s",
+                                  (error[:2000], now, destination))
+
+    def destination_states(self) -> list[DestinationState]:
+        rows = self._rows("SELECT destination, failures, last_error, last_failure,"
+                          " last_success FROM destination_state ORDER BY destination")
+        return [DestinationState(*row) for row in rows]
+
+    def ping(self) -> None:
+        if not self.lock.acquire(timeout=5.0):
+            raise ServiceUnavailable("PostgreSQL store busy for over 5s")
+        try:
+            self.conn.execute("SELECT 1").fetchall()
+        except psycopg.Error as exc:
+            raise ServiceUnavailable(f"PostgreSQL store unreachable: {type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        finally:
+            self.lock.release()
 
     def delivery_counts(self) -> dict[str, int]:
         rows = self._rows("SELECT state, COUNT(*) FROM deliveries GROUP BY state")

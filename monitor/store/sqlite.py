@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,10 @@ from monitor.store.base import (
     PENDING,
     SENDING,
     SENT,
+    SKIPPED,
     DeliveryTask,
+    DestinationState,
+    Priming,
     SourceState,
     Store,
     identities,
@@ -45,7 +48,19 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at)",
     """CREATE TABLE IF NOT EXISTS destination_pause (
         destination TEXT PRIMARY KEY, until REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS destination_state (
+        destination TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        last_failure REAL, last_success REAL)""",
 ]
+# Columns added after the first release: added in place to older files.
+_SOURCE_STATE_COLUMNS = {
+    "items_last": "INTEGER NOT NULL DEFAULT 0", "next_poll": "REAL", "note": "TEXT",
+    "primed_at": "REAL", "primed_items": "INTEGER NOT NULL DEFAULT 0",
+    "primed_alerted": "INTEGER NOT NULL DEFAULT 0", "primed_backfill": "TEXT",
+}
+_STATE_COLUMNS = ("cursor, last_poll, last_success, last_error, failures, items_total,"
+                  " items_last, next_poll, note, primed_at, primed_items, primed_alerted,"
+                  " primed_backfill")
 
 
 class SqliteStore(Store):
@@ -53,22 +68,28 @@ class SqliteStore(Store):
         self.db = SqliteDb(path, durability=durability)
         for stmt in _SCHEMA:
             self.db.query(stmt)
+        self.db.add_columns("source_state", _SOURCE_STATE_COLUMNS)
 
     # --- sources -------------------------------------------------------------------------
     def source_state(self, source: str) -> SourceState | None:
         rows = self.db.query(
-            "SELECT cursor, last_poll, last_success, last_error, failures, items_total"
-            " FROM source_state WHERE source = ?",
-            (source,),
+            f"SELECT {_STATE_COLUMNS} FROM source_state WHERE source = ?", (source,)
         )
         if not rows:
             return None
-        cursor, last_poll, last_success, last_error, failures, total = rows[0]
-        return SourceState(source, json.loads(str(cursor)), last_poll, last_success,  # type: ignore[arg-type]
-                           last_error, int(failures), int(total))  # type: ignore[arg-type,call-overload]
+        cursor, *rest = rows[0]
+        return SourceState(source, json.loads(str(cursor)), *rest)  # type: ignore[arg-type]
 
     def record_poll(
-        self, source: str, *, cursor: dict[str, Any] | None, error: str | None, items: int
+        self,
+        source: str,
+        *,
+        cursor: dict[str, Any] | None,
+        error: str | None,
+        items: int,
+        fetched: int | None = None,
+        note: str | None = None,
+        primed: Priming | None = None,
     ) -> int:
         now = time.time()
         with self.db.tx() as conn:
@@ -76,10 +97,17 @@ class SqliteStore(Store):
             if error is None:
                 conn.execute(
                     "UPDATE source_state SET cursor = COALESCE(?, cursor), last_poll = ?,"
-                    " last_success = ?, failures = 0, items_total = items_total + ?"
-                    " WHERE source = ?",
-                    (json.dumps(cursor) if cursor is not None else None, now, now, items, source),
+                    " last_success = ?, failures = 0, items_total = items_total + ?,"
+                    " items_last = COALESCE(?, items_last), note = ? WHERE source = ?",
+                    (json.dumps(cursor) if cursor is not None else None, now, now, items,
+                     fetched, note, source),
                 )
+                if primed is not None:
+                    conn.execute(
+                        "UPDATE source_state SET primed_at = ?, primed_items = ?,"
+                        " primed_alerted = ?, primed_backfill = ? WHERE source = ?",
+                        (now, primed.items, primed.alerted, primed.backfill, source),
+                    )
             else:
                 conn.execute(
                     "UPDATE source_state SET last_poll = ?, last_error = ?, failures ="
@@ -90,6 +118,12 @@ class SqliteStore(Store):
                 "SELECT failures FROM source_state WHERE source = ?", (source,)
             ).fetchone()
         return int(row[0])
+
+    def set_next_poll(self, source: str, when: float | None) -> None:
+        with self.db.tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
+            conn.execute("UPDATE source_state SET next_poll = ? WHERE source = ?",
+                         (when, source))
 
     # --- seen items ----------------------------------------------------------------------
     def unseen(self, items: Sequence[Item]) -> list[Item]:
@@ -131,7 +165,12 @@ class SqliteStore(Store):
         return [Item.from_dict(json.loads(str(p))) for (p,) in rows]
 
     # --- alerts and deliveries -----------------------------------------------------------
-    def add_alert(self, alert: Alert, destinations: Sequence[str]) -> bool:
+    def add_alert(
+        self,
+        alert: Alert,
+        destinations: Sequence[str],
+        skipped: Mapping[str, str] | None = None,
+    ) -> bool:
         now = time.time()
         with self.db.tx() as conn:
             cur = conn.execute(
@@ -145,6 +184,12 @@ class SqliteStore(Store):
                 "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [(alert.id, d, PENDING, now, now, now) for d in destinations],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (alert_id, destination, state, next_at,"
+                " last_error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(alert.id, d, SKIPPED, now, why[:2000], now, now)
+                 for d, why in (skipped or {}).items()],
             )
         return True
 
@@ -211,12 +256,26 @@ class SqliteStore(Store):
                 (destination, until),
             )
 
-    def revive(self, alert_ids: Sequence[str] = ()) -> int:
+    def revive(
+        self,
+        alert_ids: Sequence[str] = (),
+        *,
+        destinations: Sequence[str] | None = None,
+        since: float | None = None,
+        states: Sequence[str] = (DEAD,),
+    ) -> int:
         now = time.time()
-        where, params = "state = ?", [DEAD]
+        where = f"state IN ({','.join('?' * len(states))})"
+        params: list[object] = list(states)
         if alert_ids:
             where += f" AND alert_id IN ({','.join('?' * len(alert_ids))})"
             params += list(alert_ids)
+        if destinations is not None:
+            where += f" AND destination IN ({','.join('?' * len(destinations)) or 'NULL'})"
+            params += list(destinations)
+        if since is not None:
+            where += " AND created_at >= ?"
+            params.append(since)
         with self.db.tx() as conn:
             # A fresh age too: the revived alert gets a whole max_age to be delivered.
             conn.execute(
@@ -225,11 +284,41 @@ class SqliteStore(Store):
                 (now, *params),
             )
             cur = conn.execute(
-                f"UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?"
-                f" WHERE {where}",
+                f"UPDATE deliveries SET state = ?, attempts = 0, next_at = ?, updated_at = ?,"
+                f" ambiguous = 0 WHERE {where}",
                 (PENDING, now, now, *params),
             )
             return cur.rowcount
+
+    def known_alerts(self, alert_ids: Sequence[str]) -> set[str]:
+        if not alert_ids:
+            return set()
+        rows = self.db.query(
+            f"SELECT id FROM alerts WHERE id IN ({','.join('?' * len(alert_ids))})",
+            tuple(alert_ids),
+        )
+        return {str(r[0]) for r in rows}
+
+    def record_destination(self, destination: str, error: str | None) -> None:
+        now = time.time()
+        with self.db.tx() as conn:
+            conn.execute("INSERT OR IGNORE INTO destination_state (destination) VALUES (?)",
+                         (destination,))
+            if error is None:
+                conn.execute("UPDATE destination_state SET failures = 0, last_success = ?"
+                             " WHERE destination = ?", (now, destination))
+            else:
+                conn.execute("UPDATE destination_state SET failures = failures + 1,"
+                             " last_error = ?, last_failure = ? WHERE destination = ?",
+                             (error[:2000], now, destination))
+
+    def destination_states(self) -> list[DestinationState]:
+        rows = self.db.query("SELECT destination, failures, last_error, last_failure,"
+                             " last_success FROM destination_state ORDER BY destination")
+        return [DestinationState(*row) for row in rows]  # type: ignore[arg-type]
+
+    def ping(self) -> None:
+        self.db.ping()
 
     def delivery_counts(self) -> dict[str, int]:
         rows = self.db.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state")

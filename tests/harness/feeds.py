@@ -3,8 +3,10 @@ someone else's article: never copied into the project)."""
 
 from __future__ import annotations
 
+import email.utils
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -32,7 +34,14 @@ class Entry:
     description: str = ""
     content: str = ""
     guid: str = ""
-    pub_date: str = "Fri, 14 Feb 2025 10:00:00 GMT"
+    # Now, by default: a source's first poll alerts only on recent items (older ones are
+    # primed), and most tests are about what happens to news, not to a backlog.
+    pub_date: str = field(default_factory=lambda: rfc822())
+
+
+def rfc822(seconds_ago: float = 0.0) -> str:
+    """An RSS ``pubDate`` ``seconds_ago`` before now."""
+    return email.utils.formatdate(time.time() - seconds_ago, usegmt=True)
 
 
 def rss(entries: list[Entry], title: str = "Test feed") -> bytes:

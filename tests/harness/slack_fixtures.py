@@ -36,16 +36,24 @@ def make_alert(
     terms: tuple[str, ...] = ("Rutba",),
     field: str = "summary",
     alert_id: str = "a-0123456789abcdef01234567",
+    *,
+    published: str | None = "2025-02-14T10:00:00Z",
+    rule: str | None = None,
+    kinds: dict[str, str] | None = None,
     **item_fields: str,
 ) -> Alert:
-    """An alert whose matches are every occurrence of ``terms`` in ``field`` (real offsets)."""
+    """An alert whose matches are every occurrence of ``terms`` in ``field`` (real offsets).
+
+    ``rule`` names the rule that fired (set on the alert and on every match, as the engine
+    does); ``kinds`` maps a term to its kind (default ``topic``).
+    """
     item = Item(
         id="item-1",
         source=source,
         url=url,
         title=title,
         summary=summary,
-        published="2025-02-14T10:00:00Z",
+        published=published,
         **item_fields,
     )
     text = item.field_text(field)
@@ -59,6 +67,8 @@ def make_alert(
             field=field,
             start=found.start(),
             end=found.end(),
+            rule=rule,
+            kind=(kinds or {}).get(term, "topic"),
         )
         for term in terms
         for found in re.finditer(re.escape(term), text)
@@ -69,5 +79,6 @@ def make_alert(
         severity="high",
         item=item,
         matches=matches,
+        rule=rule,
         created_at=time.time(),
     )

@@ -5,13 +5,33 @@ Endpoints:
 * ``POST /api/chat.postMessage`` (JSON or form body, ``Authorization: Bearer <token>``)
 * ``POST /api/conversations.history`` (newest first; ``oldest``/``latest``/``limit``/
   ``cursor``; metadata only with ``include_all_metadata``, as Slack does; ids only)
-* ``POST /api/conversations.list`` (channels the stub has seen)
+* ``POST /api/conversations.list`` (channels the stub has seen or was given with
+  ``add_channel``; ``types``, ``exclude_archived``, ``limit``/``cursor`` as Slack reads them;
+  a private channel is listed only to a member, as Slack does)
+* ``POST /api/conversations.info`` (``channel`` id → id, name, ``is_member``,
+  ``is_archived``, ``is_private``; ``channel_not_found`` for an unknown id and, as Slack
+  answers, for a private channel the bot is not in)
+* ``POST /api/auth.test`` (the bot identity: ``bot_name``/``bot_user_id``/``team`` …)
 * ``POST /services/<T>/<B>/<secret>`` (incoming webhook; answers ``ok``)
+
+Channels: a channel the stub creates because a message was posted to it is public, live
+and has the bot as a member. ``add_channel(name, member=False / archived=True /
+private=True)`` declares one that is not; a post to it then fails the way Slack's does
+(``not_in_channel``, ``is_archived``, ``channel_not_found``).
+
+Scopes: with ``scopes=None`` (the default) every scope is granted and no scope header is
+sent. With a set, every ``/api/`` reply carries ``X-OAuth-Scopes`` (as Slack's do) and a
+method whose scope is missing answers ``missing_scope`` with ``needed``/``provided``
+(``chat:write``; ``channels:*``/``groups:*`` for public/private channels). conversations.list
+drops the requested ``types`` the token cannot read and says ``missing_scope`` only when it
+can read none of them.
 
 Every request is appended to ``history`` (monotonic and wall time, path, headers, parsed
 body, the response given), and to a JSONL file when ``jsonl_path`` is set. Tests script the
-next replies with ``script([...])``; each entry is a ``Reply`` or a ``(status, headers, body)``
-tuple. ``Reply.stall`` and ``Reply.reset`` model the ambiguous case: the post is recorded
+next replies with ``script([...], kind=...)``; each entry is a ``Reply`` or a
+``(status, headers, body)`` tuple. Kinds: ``post`` (chat.postMessage and webhooks),
+``history``, ``list`` (conversations.list), ``info`` (conversations.info), ``auth``
+(auth.test). ``Reply.stall`` and ``Reply.reset`` model the ambiguous case: the post is recorded
 (and, with ``accept=True``, stored as posted) but no reply ever arrives.
 
 Optional behaviours: ``rate_limit()`` turns on a per-channel leaky bucket (burst 5, 1/s,
@@ -41,6 +61,14 @@ from urllib.parse import parse_qs, urlsplit
 
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
 _WEBHOOK_PATH = re.compile(r"^/services/([^/]+)/([^/]+)/([^/]+)$")
+#: The scope a conversations.list ``types`` entry needs.
+_READ_SCOPE = {
+    "public_channel": "channels:read",
+    "private_channel": "groups:read",
+    "mpim": "mpim:read",
+    "im": "im:read",
+}
+SCRIPT_KINDS = ("post", "history", "list", "info", "auth")
 
 
 @dataclass(frozen=True)
@@ -67,9 +95,15 @@ class Reply:
 
     @classmethod
     def error(
-        cls, error: str, status: int = 200, headers: Mapping[str, str] | None = None
+        cls,
+        error: str,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **fields: Any,
     ) -> Reply:
-        return cls(status=status, headers=dict(headers or {}), body={"ok": False, "error": error})
+        """``{"ok": false, "error": error, **fields}``; e.g. ``needed="channels:read"``."""
+        body = {"ok": False, "error": error, **fields}
+        return cls(status=status, headers=dict(headers or {}), body=body)
 
     @classmethod
     def ambiguous_stall(cls, seconds: float, accept: bool = True) -> Reply:
@@ -151,14 +185,25 @@ class SlackStub:
         token: str | None = "xoxb-stub-token",
         jsonl_path: Path | None = None,
         validate: bool = True,
+        *,
+        bot_name: str = "monitor",
+        bot_user_id: str = "U012",
+        bot_id: str = "B012",
+        team: str = "Acme",
+        team_id: str = "T012",
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.token = token  # None: any bearer token is accepted
         self.jsonl_path = jsonl_path
         self.validate = validate
+        self.bot_name, self.bot_user_id, self.bot_id = bot_name, bot_user_id, bot_id
+        self.team, self.team_id = team, team_id
+        self.scopes: frozenset[str] | None = None if scopes is None else frozenset(scopes)
         self.history: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self.channels: dict[str, str] = {}  # id -> name
-        self._scripts: dict[str, deque[Reply]] = {"post": deque(), "history": deque()}
+        self._flags: dict[str, dict[str, bool]] = {}  # id -> is_member/is_archived/is_private
+        self._scripts: dict[str, deque[Reply]] = {kind: deque() for kind in SCRIPT_KINDS}
         self._buckets: dict[str, _Bucket] | None = None
         self._bucket_args = (5, 1.0)
         self._lock = threading.Lock()
@@ -202,7 +247,8 @@ class SlackStub:
 
     def script(self, replies: Iterable[Reply | tuple[Any, ...]], kind: str = "post") -> None:
         """Queue replies for the next requests of ``kind`` (``post``: chat.postMessage and
-        webhooks; ``history``: conversations.history). Normal handling resumes after."""
+        webhooks; ``history``: conversations.history; ``list``: conversations.list;
+        ``info``: conversations.info; ``auth``: auth.test). Normal handling resumes after."""
         with self._lock:
             self._scripts[kind].extend(_as_reply(r) for r in replies)
 
@@ -210,6 +256,37 @@ class SlackStub:
         """Answer 429 + Retry-After beyond a per-channel leaky bucket."""
         with self._lock:
             self._buckets, self._bucket_args = {}, (burst, per_second)
+
+    def add_channel(
+        self,
+        name: str,
+        *,
+        member: bool = True,
+        archived: bool = False,
+        private: bool = False,
+        channel_id: str | None = None,
+    ) -> str:
+        """Declare a channel (``#`` optional) and return its id.
+
+        The id is the one a post to ``#name`` would get, unless ``channel_id`` is given;
+        declaring a known channel again replaces its flags. Lets a test set up the states a
+        preflight check must tell apart: not a member, archived, private.
+        """
+        bare = name.lstrip("#")
+        cid = channel_id or _name_id(bare)
+        with self._lock:
+            self.channels[cid] = bare
+            self._flags[cid] = {
+                "is_member": member,
+                "is_archived": archived,
+                "is_private": private,
+            }
+        return cid
+
+    def channel_state(self, channel_id: str) -> dict[str, Any] | None:
+        """Slack's view of a channel (id, name, is_member, …), or None when unknown."""
+        with self._lock:
+            return self._channel_object(channel_id)
 
     def add_message(self, channel: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Store a message as if posted earlier (to fill history for reconcile tests)."""
@@ -256,14 +333,50 @@ class SlackStub:
                     fh.write(json.dumps(entry, default=str) + "\n")
 
     def _channel_id(self, channel: str) -> str:
+        """The id for a posted-to channel, creating it (public, live, bot a member)."""
         with self._lock:
             if _CHANNEL_ID.fullmatch(channel):
                 self.channels.setdefault(channel, channel.lower())
+                self._flags.setdefault(channel, _default_flags())
                 return channel
             name = channel.lstrip("#")
-            cid = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+            cid = _name_id(name)
+            if cid not in self.channels:  # a channel declared under an id of the test's own
+                cid = next((k for k, v in self.channels.items() if v == name), cid)
             self.channels.setdefault(cid, name)
+            self._flags.setdefault(cid, _default_flags())
             return cid
+
+    def _channel_object(self, channel_id: str) -> dict[str, Any] | None:
+        """Call with the lock held."""
+        name = self.channels.get(channel_id)
+        if name is None:
+            return None
+        flags = self._flags.get(channel_id) or _default_flags()
+        return {"id": channel_id, "name": name, "is_channel": True, "is_im": False, **flags}
+
+    def _channel_page(self, params: Mapping[str, Any], types: Iterable[str]) -> dict[str, Any]:
+        """One conversations.list page: members-only private channels, archived filter."""
+        wanted = set(types)
+        exclude_archived = str(params.get("exclude_archived", "")).lower() in ("1", "true")
+        limit = max(1, min(int(params.get("limit") or 100), 1000))
+        offset = _decode_cursor(str(params.get("cursor") or ""))
+        with self._lock:
+            listed = [
+                channel
+                for channel in map(self._channel_object, self.channels)
+                if channel is not None
+                and ("private_channel" if channel["is_private"] else "public_channel") in wanted
+                and (channel["is_member"] or not channel["is_private"])
+                and not (exclude_archived and channel["is_archived"])
+            ]
+        page = listed[offset : offset + limit]
+        more = offset + limit < len(listed)
+        return {
+            "ok": True,
+            "channels": page,
+            "response_metadata": {"next_cursor": _encode_cursor(offset + limit) if more else ""},
+        }
 
     def _throttle(self, channel: str) -> float | None:
         with self._lock:
@@ -321,6 +434,14 @@ class SlackStub:
             "has_more": more,
             "response_metadata": {"next_cursor": _encode_cursor(offset + limit) if more else ""},
         }
+
+
+def _name_id(name: str) -> str:
+    return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()
+
+
+def _default_flags() -> dict[str, bool]:
+    return {"is_member": True, "is_archived": False, "is_private": False}
 
 
 def message_alert_id(message: Mapping[str, Any]) -> str | None:
@@ -413,7 +534,11 @@ class _StubHandler(BaseHTTPRequestHandler):
         if path == "/api/conversations.history":
             return self._history(body)
         if path == "/api/conversations.list":
-            return self._authed(body) or self._json(200, {}, self._channel_list())
+            return self._list(body)
+        if path == "/api/conversations.info":
+            return self._info(body)
+        if path == "/api/auth.test":
+            return self._auth_test(body)
         match = _WEBHOOK_PATH.match(path)
         if match:
             return self._webhook(body, f"webhook:{match.group(1)}/{match.group(2)}")
@@ -425,10 +550,13 @@ class _StubHandler(BaseHTTPRequestHandler):
         scripted = self._scripted("post", body, via="api")
         if scripted is not None:
             return scripted
-        denied = self._authed(body)
+        denied = self._authed(body) or self._scope("chat:write")
         if denied:
             return denied
         channel = self.stub._channel_id(str(body.get("channel") or ""))
+        refused = self._unpostable(channel)
+        if refused:
+            return refused
         problem = limit_problem(body) if self.stub.validate else None
         if problem:
             return self._json(200, {}, {"ok": False, "error": problem})
@@ -452,7 +580,58 @@ class _StubHandler(BaseHTTPRequestHandler):
         scripted = self._scripted("history", body, via="api")
         if scripted is not None:
             return scripted
-        return self._authed(body) or self._json(200, {}, self.stub._history_page(body))
+        state = self.stub.channel_state(str(body.get("channel") or ""))
+        needed = "groups:history" if state and state["is_private"] else "channels:history"
+        return (
+            self._authed(body)
+            or self._scope(needed)
+            or self._json(200, {}, self.stub._history_page(body))
+        )
+
+    def _list(self, body: dict[str, Any]) -> dict[str, Any]:
+        scripted = self._scripted("list", body, via="api")
+        if scripted is not None:
+            return scripted
+        denied = self._authed(body)
+        if denied:
+            return denied
+        types = [t.strip() for t in str(body.get("types") or "public_channel").split(",")]
+        scopes = self.stub.scopes
+        readable = [t for t in types if scopes is None or _READ_SCOPE.get(t) in scopes]
+        if not readable:
+            needed = ",".join(_READ_SCOPE.get(t, t) for t in types)
+            return self._missing_scope(needed)
+        return self._json(200, {}, self.stub._channel_page(body, readable))
+
+    def _info(self, body: dict[str, Any]) -> dict[str, Any]:
+        scripted = self._scripted("info", body, via="api")
+        if scripted is not None:
+            return scripted
+        state = self.stub.channel_state(str(body.get("channel") or ""))
+        needed = "groups:read" if state and state["is_private"] else "channels:read"
+        denied = self._authed(body) or self._scope(needed)
+        if denied:
+            return denied
+        if state is None or (state["is_private"] and not state["is_member"]):
+            return self._json(200, {}, {"ok": False, "error": "channel_not_found"})
+        return self._json(200, {}, {"ok": True, "channel": state})
+
+    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        scripted = self._scripted("auth", body, via="api")
+        if scripted is not None:
+            return scripted
+        stub = self.stub
+        identity = {
+            "ok": True,
+            "url": f"https://{stub.team.lower()}.slack.com/",
+            "team": stub.team,
+            "user": stub.bot_name,
+            "team_id": stub.team_id,
+            "user_id": stub.bot_user_id,
+            "bot_id": stub.bot_id,
+            "is_enterprise_install": False,
+        }
+        return self._authed(body) or self._json(200, {}, identity)
 
     def _webhook(self, body: dict[str, Any], channel: str) -> dict[str, Any]:
         scripted = self._scripted("post", body, via="webhook", channel=channel)
@@ -467,10 +646,29 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.stub._store(channel, body, via="webhook")
         return self._text(200, {}, "ok")
 
-    def _channel_list(self) -> dict[str, Any]:
-        with self.stub._lock:
-            channels = [{"id": cid, "name": name} for cid, name in self.stub.channels.items()]
-        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+    def _unpostable(self, channel: str) -> dict[str, Any] | None:
+        """Slack's answer to a post into a channel the bot may not post in, else None."""
+        state = self.stub.channel_state(channel)
+        if state is None:
+            return None
+        if state["is_private"] and not state["is_member"]:
+            return self._json(200, {}, {"ok": False, "error": "channel_not_found"})
+        if state["is_archived"]:
+            return self._json(200, {}, {"ok": False, "error": "is_archived"})
+        if not state["is_member"]:
+            return self._json(200, {}, {"ok": False, "error": "not_in_channel"})
+        return None
+
+    def _scope(self, needed: str) -> dict[str, Any] | None:
+        scopes = self.stub.scopes
+        if scopes is None or needed in scopes:
+            return None
+        return self._missing_scope(needed)
+
+    def _missing_scope(self, needed: str) -> dict[str, Any]:
+        provided = ",".join(sorted(self.stub.scopes or ()))
+        body = {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
+        return self._json(200, {}, body)
 
     def _authed(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
         header = self.headers.get("Authorization") or ""
@@ -540,6 +738,9 @@ class _StubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in headers.items():
             self.send_header(key, value)
+        scopes = self.stub.scopes
+        if scopes is not None and self.path.startswith("/api/"):
+            self.send_header("X-OAuth-Scopes", ",".join(sorted(scopes)))
         self.end_headers()
         self.wfile.write(data)
         return {"status": status, "headers": dict(headers), "body": logged}

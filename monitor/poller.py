@@ -1,0 +1,101 @@
+"""One poll's whole outcome, in one place: fetch and queue (``stages.poll``), then record
+success or failure, count it, log it once, and say when to poll next.
+
+The scheduler only decides *when*; everything a poll means (priming a new source, the
+failure count, the backoff, the metrics and the log line an operator greps for) lives
+here, with the one backoff policy the daemon uses for sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from monitor import metrics
+from monitor.config import Config, SourceConfig
+from monitor.errors import FetchRejected, MonitorError, SourceError
+from monitor.queue.base import Queue
+from monitor.sources.base import Source
+from monitor.stages import Polled, poll
+from monitor.store.base import Store
+
+log = logging.getLogger("monitor")
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """``delay``: seconds to the next poll when it is not the usual interval (backoff)."""
+
+    ok: bool
+    new: int = 0
+    delay: float | None = None
+
+
+def backoff_delay(interval: float, failures: int, cap: float) -> float:
+    """After the n-th failure in a row, wait interval × 2^(n−1), capped, never less than
+    the interval, with ±10% jitter so sources that failed together do not retry together."""
+    delay = min(interval * 2 ** max(0, failures - 1), cap)
+    return float(max(interval, delay) * random.uniform(0.9, 1.1))
+
+
+class Poller:
+    """Polls sources for the daemon. ``once``: a single pass (``run --once``), so there is
+    no next poll to announce."""
+
+    def __init__(self, config: Config, store: Store, queue: Queue, *, once: bool = False):
+        self.config = config
+        self.store = store
+        self.queue = queue
+        self.once = once
+
+    async def poll(self, source: Source, sc: SourceConfig) -> PollOutcome:
+        started = time.monotonic()
+        try:
+            polled = await poll(source, self.store, self.queue, self.config.backfill(sc))
+        except MonitorError as exc:
+            return await self._failed(source, sc, exc, crashed=False)
+        except Exception as exc:  # a bug in one source must not stop the others
+            return await self._failed(source, sc, exc, crashed=True)
+        self._succeeded(source, polled, time.monotonic() - started)
+        return PollOutcome(True, polled.queued)
+
+    def _succeeded(self, source: Source, polled: Polled, took: float) -> None:
+        result = polled.result
+        metrics.POLLS.labels(source.name, "ok").inc()
+        metrics.ITEMS_NEW.labels(source.name).inc(polled.queued)
+        for warning in result.warnings:
+            log.warning("poll_warning source=%s %s", source.name, warning)
+        if polled.primed is not None:
+            p = polled.primed
+            log.info("source_primed source=%s items=%d primed=%d alerted=%d backfill=%s "
+                     "(first poll: only items published within the backfill window go on "
+                     "to matching)", source.name, p.items, p.items - p.alerted, p.alerted,
+                     p.backfill)
+        log.info("polled source=%s items=%d new=%d not_modified=%s took=%.2fs", source.name,
+                 len(result.items), polled.queued, result.not_modified, took)
+
+    async def _failed(self, source: Source, sc: SourceConfig, exc: Exception,
+                      crashed: bool) -> PollOutcome:
+        metrics.POLLS.labels(source.name, "failed").inc()
+        if isinstance(exc, FetchRejected):
+            metrics.FETCH_REJECTED.labels(source.name, exc.reason).inc()
+        error = f"{type(exc).__name__}: {exc}" if crashed else str(exc)
+        try:
+            failures = await asyncio.to_thread(self.store.record_poll, source.name,
+                                               cursor=None, error=error, items=0)
+        except Exception as store_exc:  # a storage error must not end the poll job
+            log.error("poll_record_failed source=%s error=%r", source.name, str(store_exc))
+            failures = 1
+        delay = backoff_delay(sc.interval, failures, self.config.scheduler.backoff_max)
+        retryable = exc.retryable if isinstance(exc, SourceError) else True
+        when = "" if self.once else f" next_poll={delay:.0f}s"
+        if crashed:
+            log.error("poll_crashed source=%s error=%r failures=%d%s", source.name, error,
+                      failures, when, exc_info=exc)
+        else:
+            log.warning("poll_failed source=%s error=%r retryable=%s failures=%d%s",
+                        source.name, error, "yes" if retryable else "no", failures, when)
+        return PollOutcome(False, 0, delay)
