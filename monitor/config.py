@@ -367,7 +367,7 @@ def _duplicate_names(config: Config, at: At) -> list[Problem]:
 def _store_problems(config: Config, at: At) -> list[Problem]:
     url = config.store.url
     if url.startswith(POSTGRES_SCHEMES):
-        if importlib.util.find_spec("psycopg") is None:
+        if not _importable("psycopg"):
             return [Problem(*at("store", "url"), "store.url: a PostgreSQL store needs the "
                             f"psycopg driver, which is not installed; run: "
                             f"{install_hint('postgres')}")]
@@ -376,6 +376,13 @@ def _store_problems(config: Config, at: At) -> list[Problem]:
         return [Problem(*at("store", "url"), "store.url: expected sqlite:///PATH or "
                         "postgresql://USER@HOST/DB")]
     return []
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
 
 
 def _path_problems(config: Config, interp: Interpolation, at: At) -> list[Problem]:

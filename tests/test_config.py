@@ -83,6 +83,7 @@ def test_relative_paths_resolve_against_config_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("5m", 300), ("30s", 30), ("1.5h", 5400),
-                                               ("2d", 172800), (45, 45), ("250ms", 0.25)])
+                                               ("2d", 172800), ("2w", 1209600), (45, 45),
+                                               ("250ms", 0.25)])
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)

@@ -7,8 +7,7 @@ import io
 import pytest
 
 from monitor.errors import NotifyError
-from monitor.notify.console import ConsoleNotifier
-from monitor.notify.format import format_console
+from monitor.notify.console import ConsoleNotifier, format_console
 from tests.harness.slack_fixtures import make_alert
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from monitor.engine.countries import COUNTRY_NAMES, is_country_or_proper_place
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.watchlist import load_watchlists
@@ -157,3 +159,16 @@ def test_backtest_shows_what_a_candidate_gains_and_loses(tmp_path: Path) -> None
     assert "term anbar: candidate 0, current 1  (-1)" in out
     assert "gained: item-2  Floods in Mosul" in out
     assert "lost: item-3  Tribal leaders meet in Anbar" in out
+
+
+@pytest.mark.parametrize(("since", "code"), [("3d", 0), ("2w", 0), ("fortnight", 2)])
+def test_backtest_since_accepts_days_and_weeks(tmp_path: Path, since: str, code: int) -> None:
+    rules = tmp_path / "rules"
+    watchlist(rules, "iraq", "terms:\n  - name: Rutba\n")
+    config = write_config(tmp_path / "config.yaml", base_config(
+        tmp_path, [], [{"name": "console", "type": "console"}], rules=str(rules)))
+    result = run_monitor("backtest", "--config", str(config), "--rules", str(rules),
+                         "--since", since)
+    assert result.code == code, result.stderr
+    if code:
+        assert "--since: expected a duration" in result.stderr

@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 
 from monitor.models import Alert, Match
-from monitor.notify.format import (
-    HEADER_LIMIT,
-    SECTION_LIMIT,
-    build_slack_message,
-    clean_text,
-    format_console,
-    html_to_text,
-    neutralise_mrkdwn,
-    safe_link,
-    slack_escape,
-    slack_len,
-)
+from monitor.notify.console import format_console
+from monitor.notify.mrkdwn import neutralise_mrkdwn, safe_link, slack_escape, slack_len
+from monitor.notify.slack_blocks import HEADER_LIMIT, SECTION_LIMIT, build_slack_message
+from monitor.notify.text import clean_text, html_to_text
 from tests.harness.slack_fixtures import make_alert
 from tests.harness.slackstub import limit_problem
 

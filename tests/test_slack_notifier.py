@@ -16,11 +16,8 @@ from monitor.models import Alert
 from monitor.notify import slack as slack_module
 from monitor.notify.base import Notifier
 from monitor.notify.redact import install_redaction, redact
-from monitor.notify.slack import (
-    SlackWebApiNotifier,
-    SlackWebhookNotifier,
-    parse_retry_after,
-)
+from monitor.notify.slack import SlackWebApiNotifier, SlackWebhookNotifier
+from monitor.notify.slack_errors import parse_retry_after
 from tests.harness.slack_fixtures import STUB_TOKEN, make_alert
 from tests.harness.slackstub import Reply, SlackStub, closed_port, limit_problem
 

@@ -8,7 +8,7 @@ Long fields are shown as snippets around the matches so a 3,000-word article sta
 Everything printed from an item is plain text on one line (``plain_field``): feed fields are
 often HTML, and a terminal or a log must see neither tags, nor entities, nor the control
 characters (ESC above all) that a hostile feed could use to repaint the screen. The text is
-converted with the Slack formatter's own rules (``notify.format.field_to_text``: tags dropped,
+converted with the Slack formatter's own rules (``notify.text.field_to_text``: tags dropped,
 entities decoded once, controls removed), so both outputs read the same. The matcher's
 offsets index the *original* field, so the spans are carried through the conversion as
 private-use marks rather than recomputed, and the offsets printed per match stay the original
@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 
 from monitor.models import MATCH_FIELDS, Item, Match
-from monitor.notify.format import clean_inline, field_to_text, looks_like_html
+from monitor.notify.text import clean_inline, field_to_text, looks_like_html
 
 _ON, _OFF = "\x1b[1;33m", "\x1b[0m"
 CONTEXT_CHARS = 80  # characters shown either side of a match in long fields

@@ -47,11 +47,9 @@ def rfc822(seconds_ago: float = 0.0) -> str:
 def rss(entries: list[Entry], title: str = "Test feed") -> bytes:
     items = []
     for e in entries:
-        parts = [
-            f"<title>{escape(e.title)}</title>",
-            f"<link>{escape(e.link)}</link>",
-            f"<pubDate>{e.pub_date}</pubDate>",
-        ]
+        parts = [f"<title>{escape(e.title)}</title>", f"<link>{escape(e.link)}</link>"]
+        if e.pub_date:  # "" leaves the item undated
+            parts.append(f"<pubDate>{e.pub_date}</pubDate>")
         if e.guid:
             parts.append(f'<guid isPermaLink="false">{escape(e.guid)}</guid>')
         if e.description:
