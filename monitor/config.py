@@ -294,7 +294,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
     except ValidationError as exc:
         raise ConfigError(problems + validation_problems(name, root, exc, Config)) from None
     config._empty_vars = {".".join(map(str, loc)): names for loc, names in interp.empty.items()}
-    config._unset_vars = {".".join(map(str, loc)): names for loc, names in interp.unset.items()}
+    if not require_env:  # this process may not hold the daemon's environment at all
+        config._unset_vars = {".".join(map(str, loc)): names
+                              for loc, names in interp.absent.items()}
     problems += _cross_check(config, root, name, interp)
     for w in warnings:
         log.warning("%s", w)

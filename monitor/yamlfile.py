@@ -248,6 +248,7 @@ class Interpolation:
     refs: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
     empty: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
     unset: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)
+    absent: dict[tuple[int | str, ...], list[str]] = field(default_factory=dict)  # not in env
 
     def vars_at(self, *loc: int | str) -> list[str]:
         return self.refs.get(tuple(loc), [])
@@ -296,6 +297,8 @@ def _interpolate(node: Any, env: os._Environ[str] | dict[str, str], name: str,
         var, default = m.group(1), m.group(2)
         out.refs.setdefault(loc, []).append(var)
         value = env.get(var)
+        if value is None:
+            out.absent.setdefault(loc, []).append(var)
         if value is None and default is None:
             out.unset.setdefault(loc, []).append(var)
             if require:

@@ -78,25 +78,62 @@ def test_invalid_watchlist_edit_keeps_previous_version(
         data = base_config(tmp_path, [{"name": "f", "url": feed, "interval": "1s", "jitter": 0}],
                            notifiers)
         data["rules"] = {"paths": [str(rules)], "reload_interval": "0.5s"}
+        data["server"] = {"port": free_port()}
         config = write_config(tmp_path / "config.yaml", data)
+        health = f"http://127.0.0.1:{data['server']['port']}/healthz"
         daemon = Daemon(config, env)
         assert wait_until(lambda: feed_stub.requests_for("/f.xml"), 15)
         watchlist.write_text("terms: [unclosed\n")
-        time.sleep(1.5)
+        assert wait_until(lambda: rejected(health), 15), "the bad edit was seen and rejected"
         feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1")]))
         assert wait_until(lambda: len(slack.posts()) == 1, 15), "the old version still alerts"
         watchlist.write_text("terms:\n  - name: Mosul\n    kind: place\n")
-        time.sleep(1.5)
+        assert wait_until(lambda: rejected(health) == [], 15), "the fixed file was taken"
         feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1"),
                                        Entry("Rutba again", "https://n.example/2"),
                                        Entry("Floods in Mosul", "https://n.example/3")]))
         assert wait_until(lambda: len(slack.posts()) == 2, 15)
-        time.sleep(1)
+        polls = len(feed_stub.requests_for("/f.xml"))
+        assert wait_until(lambda: len(feed_stub.requests_for("/f.xml")) > polls
+                          and idle(health), 15), "a later poll, everything matched and sent"
         stopped = daemon.stop()
     assert stopped.code == 0
+    assert len(slack.posts()) == 2, "Rutba again no longer alerts: the new version replaced it"
     assert "Mosul" in str(slack.posts()[1]), "the fixed file took over"
     assert re.search(rf"{re.escape(str(watchlist))}:2:1: YAML syntax", stopped.stderr)
     assert "stays in force" in stopped.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def idle(health_url: str) -> bool:
+    """Nothing queued, nothing waiting in the outbox."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(health_url, timeout=5) as resp:
+            report = json.loads(resp.read())
+    except OSError:
+        return False
+    waiting = report["deliveries"].get("pending", 0) + report["deliveries"].get("sending", 0)
+    return not any(report["queues"].values()) and not waiting
+
+
+def rejected(health_url: str) -> list[Any] | None:
+    """The rejected watchlist files /healthz lists, or None while it does not answer."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(health_url, timeout=5) as resp:
+            return list(json.loads(resp.read())["watchlists"]["rejected"])
+    except OSError:
+        return None
 
 
 def test_same_story_with_tracking_parameters_alerts_once(
