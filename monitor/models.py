@@ -67,6 +67,10 @@ class Term:
     # matched as they said (``fuzzy``: case-insensitively) instead of exactly by default.
     match_set: bool = False
     threshold: float | None = None  # None: the engine's per-kind default
+    # A person's family name standing alone ("Assad flees") names this person even with no
+    # full mention in the item: the analyst's opt-in for headline figures. Without it a bare
+    # family name counts only in an item that also names the person in full.
+    short: bool = False
 
     @property
     def spellings(self) -> tuple[str, ...]:

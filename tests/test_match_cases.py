@@ -22,7 +22,8 @@ CASES_DIR = Path(__file__).parent / "data" / "match_cases"
 def _watchlist(spec: dict[str, Any]) -> Watchlist:
     terms = tuple(
         Term(t["id"], t["name"], tuple(t.get("aliases", ())), t.get("kind", "topic"),
-             t.get("match", "fuzzy"), t.get("threshold"))
+             match=t.get("match", "fuzzy"), match_set="match" in t,
+             threshold=t.get("threshold"), short=t.get("short", False))
         for t in spec["terms"]
     )
     rules = tuple(

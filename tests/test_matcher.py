@@ -16,11 +16,12 @@ SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed-article.t
 SYRIA = Watchlist(
     "syria-iraq",
     (
-        Term("ahmad-al-sharaa", "Ahmad al-Sharaa", ("Abu Mohammad al-Jolani",), "person"),
-        Term("asaad-al-shibani", "Asaad al-Shibani", (), "person"),
+        Term("ahmad-al-sharaa", "Ahmad al-Sharaa", ("Abu Mohammad al-Jolani",), "person",
+             short=True),
+        Term("asaad-al-shibani", "Asaad al-Shibani", (), "person", short=True),
         Term("fuad-hussein", "Fuad Hussein", (), "person"),
-        Term("bashar-al-assad", "Bashar al-Assad", (), "person"),
-        Term("maher-al-assad", "Maher al-Assad", (), "person"),
+        Term("bashar-al-assad", "Bashar al-Assad", (), "person", short=True),
+        Term("maher-al-assad", "Maher al-Assad", (), "person", short=True),
         Term("rutba", "Rutba", (), "place"),
         Term("anbar", "Anbar", (), "place"),
         Term("shafaq-news", "Shafaq News", (), "org"),

@@ -102,7 +102,7 @@ class FuzzyMatcher(Matcher):
         if conflicts:
             found = [f for f in found
                      if not (f.surname_only and f.spelling.term.id in conflicts)]
-        return _resolve(found)
+        return _resolve(_named_in_full(found))
 
     def _find_field(self, name: str, text: str, conflicts: set[str]) -> list[Found]:
         toks = tokenize(text, FIELD_CAP)
@@ -201,7 +201,7 @@ class FuzzyMatcher(Matcher):
                     ti = nxt  # "Deir Ez Zor": an article written as a separate word
                     continue
                 if not skipped and sp.term.kind == "person":
-                    if ((toks[ti].cap or toks[ti].form.script == "arabic")
+                    if (self._patronymic(toks[ti])
                             and 0 <= nxt < len(toks) and toks[max(nxt, ti)].joined):
                         s = self._cmp(toks[nxt], sp.index, i)
                         if s:  # an extra middle name in the text
@@ -219,6 +219,17 @@ class FuzzyMatcher(Matcher):
                             continue
                 break
         return got
+
+    def _patronymic(self, tok: Token) -> bool:
+        """A word that may stand inside a person's name in the text without being in the
+        spelling: a given name (the father's: "Ahmed Hussein al-Sharaa"), never another
+        family's name or a possessive ("Ahmed al-Sharaa's Hayat" is not "Ahmad Hayat")."""
+        if tok.form.script == "arabic":
+            return tok.form.skel in self._given_skels
+        if not tok.cap or _strip_possessive(tok.raw) != tok.raw:
+            return False
+        key = tok.form.key
+        return key in COMMON_GIVEN_NAMES or canonical_given_name(key) is not None
 
     def _classify(self, sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
                   field: str, text: str, conflicts: set[str]) -> Found | None:
@@ -269,6 +280,18 @@ def _strip_possessive(raw: str) -> str:
     if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in "'’ʼ":
         return raw[:-2]
     return raw
+
+
+def _named_in_full(found: list[Found]) -> list[Found]:
+    """A bare family name names the watchlisted person only in an item that names that
+    person in full (the newsroom convention: "Ahmad al-Sharaa … Sharaa said"), unless the
+    analyst opted in for the term (``short: true``, for headline figures: "Assad falls").
+    At the size of a real watchlist, "Haddad said" is almost never the Haddad on the list."""
+    if not any(f.surname_only for f in found):
+        return found
+    full = {(f.spelling.watchlist, f.spelling.term.id) for f in found if not f.surname_only}
+    return [f for f in found if not f.surname_only or f.spelling.term.short
+            or (f.spelling.watchlist, f.spelling.term.id) in full]
 
 
 def _resolve(found: list[Found]) -> list[Found]:

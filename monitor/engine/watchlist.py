@@ -42,6 +42,7 @@ class TermSpec(_Strict):
     kind: Literal["person", "place", "org", "topic"] = "topic"
     match: Literal["fuzzy", "exact"] | None = None
     threshold: float | None = Field(default=None, ge=0, le=100)
+    short: bool | None = None  # a person's bare family name counts alone; default: watchlist's
 
     @field_validator("name", "aliases")
     @classmethod
@@ -72,6 +73,7 @@ class WatchlistSpec(_Strict):
     description: str = ""
     severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
     notify: list[str] = Field(default_factory=list)
+    short: bool = False  # default of every person term's ``short``
     terms: list[Annotated[TermSpec, BeforeValidator(_term_shorthand)]] = Field(min_length=1)
     rules: list[RuleSpec] = Field(default_factory=list)
 
@@ -118,6 +120,7 @@ def _build(spec: WatchlistSpec, path: Path) -> Watchlist:
             match=t.match or "fuzzy",
             match_set=t.match is not None,
             threshold=t.threshold,
+            short=t.short if t.short is not None else spec.short,
         )
         for t in spec.terms
     )
