@@ -6,6 +6,7 @@ accepted only when the surrounding words do not point to someone or something el
 
 from __future__ import annotations
 
+from monitor.engine.countries import is_country_or_proper_place
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.index import Spelling, TermToken
 from monitor.engine.names import (
@@ -17,8 +18,9 @@ from monitor.engine.names import (
     TITLES,
     canonical_given_name,
 )
-from monitor.engine.normalize import readings
+from monitor.engine.normalize import Form, readings, strong_readings
 from monitor.engine.tokens import Token, TokenList
+from monitor.engine.wordlists import is_arabic_common, is_famous, latin_common
 
 
 def guards_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
@@ -31,7 +33,8 @@ def guards_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
     if len(got) == 1:
         i, (ti, _) = next(iter(got.items()))
         word = toks[ti]
-        if word.form.script == "arabic" and not _arabic_alone_ok(word, sp.tokens[i]):
+        if (word.form.script == "arabic"
+                and not _arabic_alone_ok(word, sp.tokens[i], sp.term.kind)):
             return False
     if sp.term.kind in ("org", "place", "topic") and first > 0 and toks[first].joined:
         prev = toks[first - 1]
@@ -62,10 +65,14 @@ def surname_alone_ok(sp: Spelling, toks: TokenList, p: int, conflicts: set[str],
         return False  # "Bush said" mid-sentence is a name; "Bush fires" may not be
     if form.script == "arabic":  # no capitals: only an article-bearing nisba (الشيباني) counts
         reading = next((r for r in readings(form) if r.article), None)
-        if reading is None or len(reading.skel) < 3:
-            return False
+        famous = is_famous(sp.tokens[-1].form.key) and not _is_nisba(sp.tokens[-1])
+        if reading is None or len(reading.skel) < 3 or (
+                is_arabic_common(tok.raw) and not famous):
+            return False  # الإرهابي, "the terrorist", is not the surname Alrahbi
     elif form.key in COMMON_GIVEN_NAMES or canonical_given_name(form.key):
         return False
+    elif _is_nisba(sp.tokens[-1]) and not _has_article(tok):
+        return False  # al-Iraqi is a family; "Iraqi" is everybody from Iraq
     prev = toks[p - 1] if p > 0 and tok.joined else None
     female_title = prev is not None and prev.form.key in FEMALE_TITLES
     if (sp.tokens[0].form.key in FEMALE_GIVEN_NAMES) != female_title:
@@ -81,6 +88,27 @@ def surname_alone_ok(sp: Spelling, toks: TokenList, p: int, conflicts: set[str],
         if nxt.cap and not nxt.upper and not title_case and nxt.form.key not in TITLES:
             return False  # "Assad al-Shibani", "Golani Brigade", "Sadr City"
     return True
+
+
+def _is_nisba(token: TermToken) -> bool:
+    """A family name of origin (nisba) whose plain form is an everyday adjective: the
+    article, an -i ending, and the word without the article an everyday word, or the base a
+    country or a place the world writes about (al-Iraqi: "Iraqi"; al-Sudani: Sudan;
+    al-Baghdadi: Baghdad). Without the article the same word is the
+    adjective of a place or people, which names everybody from there. Nisbas of tribes and
+    towns that are no everyday word (al-Shibani, al-Jolani) may stand alone as surnames do."""
+    key = token.form.key
+    if not token.article or not key.endswith(("i", "y")):
+        return False
+    plain = next((r.key for r in strong_readings(token.form) if r.article), key)
+    base = plain[:-1]
+    return (plain in latin_common() or is_country_or_proper_place(base.capitalize())
+            or is_famous(base))
+
+
+def _has_article(tok: Token) -> bool:
+    return tok.article or (tok.raw[:2].lower() in ("al", "el")
+                           and any(r.article for r in readings(tok.form)))
 
 
 def _is_other_name(prev: Token, title_case: bool, given_skels: frozenset[str]) -> bool:
@@ -113,16 +141,41 @@ def _is_title_case(toks: TokenList) -> bool:
     return len(longer) >= 4 and sum(r[0].isupper() for r in longer) >= 0.7 * len(longer)
 
 
-def _arabic_alone_ok(word: Token, term_token: TermToken) -> bool:
-    """One Arabic word alone: at least three consonants, and with only three it must carry
-    have no dropped ʿayn/hamza inside (so مسؤول and المسئول, "official", are not Mosul);
-    terms of two consonants (Daraa, Raqqa) never match one Arabic word alone (الإدارة,
-    "the administration", is not Daraa)."""
+def _arabic_alone_ok(word: Token, term_token: TermToken, kind: str) -> bool:
+    """One Arabic word alone is a name only with as much evidence as a Latin word gives
+    (Arabic has no capitals to say "this is a name"):
+
+    * never an everyday Arabic word (وزير, "minister", is not the surname Wazir; جبهة,
+      "front", is not Gabha) — unless the name is itself one the world writes about all the
+      time (Mosul, Baghdad, Assad: ``wordlists.is_famous``), whose Arabic form is frequent
+      for the same reason;
+    * at least three consonants, and with only three no dropped ʿayn/hamza inside (so
+      مسؤول and المسئول, "official", are not Mosul);
+    * two consonants (Raqqa, Gaza, Daraa, Daesh) only for a place or an organisation, and
+      only for a word that is not an everyday word (الرقة is Raqqa; الإدارة, "the
+      administration", is not Daraa: it is everyday, and its vowels disagree).
+    """
     skel = term_token.form.skel
-    if len(skel) < 3:
+    if len(skel) < 2 or (len(skel) == 2 and kind not in ("place", "org")):
+        return False
+    if is_arabic_common(word.raw) and not is_famous(term_token.form.key):
         return False
     same = [r for r in readings(word.form) if r.skel == skel]
-    return len(skel) >= 4 or any(r.silent == 0 for r in same)
+    return len(skel) >= 4 or any(_ayn_written(r, term_token.form) for r in same)
+
+
+def _ayn_written(arabic: Form, latin: Form) -> bool:
+    """Every ʿayn or hamza inside the Arabic word stands where the Latin spelling writes a
+    long vowel or a vowel pair for it (داعش: Da*e*sh), not where it writes one short vowel
+    or nothing (مسؤول, "official": Mos*u*l). With three consonants or fewer that letter is
+    most of the evidence."""
+    if arabic.silent == 0:
+        return True
+    ar_slots, la_slots = arabic.vowels, latin.vowels
+    if ar_slots is None or la_slots is None or len(ar_slots) != len(la_slots):
+        return False
+    inner = range(1, len(ar_slots) - 1)  # the word's edges are not "inside" (initial alef)
+    return all(len(la_slots[i]) >= 2 for i in inner if "*" in ar_slots[i])
 
 
 def partial_org_ok(sp: Spelling, got: dict[int, tuple[int, float]], missing: list[int]) -> bool:

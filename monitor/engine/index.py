@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from monitor.engine.countries import is_country_or_proper_place
 from monitor.engine.names import (
     COMMON_GIVEN_NAMES,
     FEMALE_GIVEN_NAMES,
@@ -26,6 +27,7 @@ from monitor.engine.names import (
 )
 from monitor.engine.normalize import IGNORABLE, Form, readings, strong_readings
 from monitor.engine.tokens import Token, tokenize
+from monitor.engine.wordlists import latin_common
 from monitor.models import Term, Watchlist
 
 ANCHOR_DF_CAP = 8  # tokens shared by more spellings than this are not anchors (unless rarest)
@@ -49,6 +51,7 @@ class TermToken:
     generic: bool  # generic organisation word or function word: may be missing in a mention
     stop: bool  # function word ("of", "for")
     typo_min: int  # shortest key length that may match with an edit
+    article: bool = False  # written with the Arabic article (al-Baghdadi, Aliraqi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,15 @@ def is_acronym(text: str) -> bool:
     """HTS, SDF, ISIS, SOHR: a single upper-case word of at most five letters."""
     word = text.strip()
     return word.isalpha() and word.isupper() and len(word) <= 5
+
+
+def is_everyday_word(toks: Sequence[Token]) -> bool:
+    """A one-word spelling that is an everyday word in English, French or Russian ("Of",
+    the Turkish town; "Nice"): matched only as written, case-sensitively, or it would fire
+    on ordinary text. Country names are proper nouns only and keep fuzzy matching."""
+    return (len(toks) == 1 and toks[0].form.script == "latin"
+            and toks[0].form.key in latin_common()
+            and not is_country_or_proper_place(toks[0].raw))
 
 
 def _surname_ok(kind: str, tokens: Sequence[TermToken]) -> bool:
@@ -94,10 +106,12 @@ def compile_spelling(index: int, watchlist: str, term: Term, text: str) -> Spell
             t.form.key in ORG_GENERIC or t.form.key in NAME_STOPWORDS,
             t.form.key in NAME_STOPWORDS,
             MIN_TYPO_LEN if words > 1 else MIN_TYPO_LEN_ALONE,
+            t.article or any(r.article for r in strong_readings(t.form)),
         )
         for t in toks
     )
-    exact = term.match == "exact" or (is_acronym(text) and not term.match_set)
+    exact = term.match == "exact" or (not term.match_set and (
+        is_acronym(text) or is_everyday_word(toks)))
     return Spelling(index, watchlist, term, text, tokens, exact,
                     tuple(exact_text(t.raw) for t in toks), _surname_ok(term.kind, tokens))
 

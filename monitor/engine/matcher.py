@@ -149,7 +149,10 @@ class FuzzyMatcher(Matcher):
         key = (tok.raw, gid)
         score = self._cmp_cache.get(key)
         if score is None:
-            score = compare(tok.form, self.index.groups[gid], self.index.known_keys)
+            if not tok.cap and _is_cyrillic(tok.raw):
+                score = 0.0  # Russian capitalises names: газа ("of gas") is not Gaza
+            else:
+                score = compare(tok.form, self.index.groups[gid], self.index.known_keys)
             if (score and score < 100 and tok.form.script == "latin" and not tok.cap
                     and not tok.upper and canonical_given_name(tok.form.key) is None):
                 score = 0.0  # a lower-case word is not fuzzily a name ("sharia"); "ibn" is
@@ -275,6 +278,10 @@ class FuzzyMatcher(Matcher):
 
 
 # ---------------------------------------------------------------- helpers
+
+def _is_cyrillic(raw: str) -> bool:
+    return not raw.isascii() and any("\u0400" <= c <= "\u04ff" for c in raw)
+
 
 def _strip_possessive(raw: str) -> str:
     if len(raw) > 2 and raw[-1] in "sS" and raw[-2] in "'’ʼ":

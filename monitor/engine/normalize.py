@@ -173,12 +173,24 @@ _AR_PREFIXES = (("وال", True), ("بال", True), ("فال", True), ("كال",
 _ARABIC_RE = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 
 
-def arabic_skeleton(word: str, waw: bool = False) -> tuple[str, bool, int]:
-    """(skeleton, ends-in-vowel, medial ʿayn/hamza count) of an Arabic word (no article).
+_AR_LONG = {"ا": "A", "و": "U", "ي": "I"}
+_AR_HAMZA_AYN = frozenset("عءؤئ")
 
-    A medial و is read as a vowel unless ``waw`` (then it is w before ا/ة/ي).
+
+def arabic_skeleton(word: str, waw: bool = False
+                    ) -> tuple[str, bool, int, tuple[str, ...]]:
+    """(skeleton, ends-in-vowel, medial ʿayn/hamza count, vowel slots) of an Arabic word
+    (no article). A medial و is read as a vowel unless ``waw`` (then it is w before ا/ة/ي).
+
+    The vowel slots parallel Latin's (``latin_skeleton``): for each gap around the skeleton's
+    consonants, the long vowels Arabic writes there (``A`` for ا, ``U`` for و, ``I`` for ي)
+    and ``*`` for an ʿayn or hamza, which Latin spells with any vowel or an apostrophe.
+    Arabic leaves short vowels unwritten, so an empty slot says nothing; a written long vowel
+    is evidence the Latin spelling must agree with (``arabic_vowels_agree``).
     """
     out: list[str] = []
+    slots: list[str] = []
+    cur = ""
     silent = 0
     n = len(word)
     for i, ch in enumerate(word):
@@ -190,12 +202,47 @@ def arabic_skeleton(word: str, waw: bool = False) -> tuple[str, bool, int]:
                 glide = i == 0 or (i + 1 < n and (word[i + 1] in _AR_GLIDE_NEXT or
                                                    word[i + 1] == ch))
                 c = "y" if glide else None
-            elif ch in "عءؤئ" and 0 < i < n - 1:
+            elif ch in _AR_HAMZA_AYN and 0 < i < n - 1:
                 silent += 1
         if c:  # no collapsing: Arabic writes a doubled consonant once (shadda)
             out.append(c)
+            slots.append(cur)
+            cur = ""
+        elif ch == "ا" and i == 0:
+            cur += "*"  # a word-initial alef carries a hamza with any vowel (إدلب, أحمد)
+        elif ch in _AR_LONG:
+            cur += _AR_LONG[ch]
+        elif ch in _AR_HAMZA_AYN:
+            cur += "*"
+    slots.append(cur)
     final_vowel = bool(word) and (word[-1] in _AR_SILENT or word[-1] in "وي")
-    return "".join(out), final_vowel, silent
+    return "".join(out), final_vowel, silent, tuple(slots)
+
+
+_AR_AGREES = {"A": frozenset("AE"), "U": frozenset("U"), "I": frozenset("IE")}
+
+
+def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] | None) -> bool:
+    """Does a Latin spelling show the long vowels an Arabic word writes?
+
+    Arabic writes long vowels (ا و ي) and leaves short ones out, so a long vowel in the
+    Arabic word must have a matching vowel in the same gap of the Latin spelling (الحدود,
+    "the borders", has و where Haddad has a; الإرهابي has ا where Alrahbi has none). A
+    Latin gap of three or more vowel letters (Cherkaoui's "aoui", written اوي) needs more
+    than one Arabic letter. Gaps with ʿayn or hamza accept anything. Unaligned slots
+    (different consonant counts) are not judged here.
+    """
+    if arabic is None or latin is None or len(arabic) != len(latin):
+        return True
+    for ar, la in zip(arabic, latin, strict=True):
+        if "*" in ar:
+            continue
+        for cls in ar:
+            if not _AR_AGREES[cls] & set(la):
+                return False
+        if len(la) >= 3 and len(ar) < 2:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- forms
@@ -294,19 +341,23 @@ def _arabic_form(raw: str) -> Form:
             tail = "l"  # Allah: Latin "allah" keeps one l (final h after a vowel dropped)
         else:
             tail = ""
-        skel, final_vowel, silent = arabic_skeleton(text)
-        skel += tail
+        skel, final_vowel, silent, slots = arabic_skeleton(text)
+        if tail:
+            skel, slots = skel + tail, (*slots, "")
         final_vowel = final_vowel or bool(tail)
-        forms.append(Form("~" + skel, skel, None, final_vowel, "arabic", article, silent))
-        wskel = arabic_skeleton(text, waw=True)[0] + tail
+        forms.append(Form("~" + skel, skel, slots, final_vowel, "arabic", article, silent))
+        wskel, _, _, wslots = arabic_skeleton(text, waw=True)
+        if tail:
+            wskel, wslots = wskel + tail, (*wslots, "")
         if wskel != skel:  # مروان = Marwan: و before a long vowel is a consonant
-            forms.append(Form("~" + wskel, wskel, None, final_vowel, "arabic", article, silent))
-        if text.endswith("ة"):  # construct state: هيئة تحرير = Hayat Tahrir
-            forms.append(Form("~" + skel + "t", skel + "t", None, False, "arabic", article,
+            forms.append(Form("~" + wskel, wskel, wslots, final_vowel, "arabic", article,
                               silent))
+        if text.endswith("ة"):  # construct state: هيئة تحرير = Hayat Tahrir
+            forms.append(Form("~" + skel + "t", skel + "t", (*slots, ""), False, "arabic",
+                              article, silent))
     head, rest = forms[0], tuple(forms[1:])
-    return Form(head.key, head.skel, None, head.final_vowel, "arabic", False, head.silent,
-                False, rest)
+    return Form(head.key, head.skel, head.vowels, head.final_vowel, "arabic", False,
+                head.silent, False, rest)
 
 
 def readings(form: Form) -> tuple[Form, ...]:

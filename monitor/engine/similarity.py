@@ -12,7 +12,13 @@ from rapidfuzz.distance import OSA, Indel
 
 from monitor.engine.index import MIN_TYPO_LEN, TermToken
 from monitor.engine.names import canonical_given_name
-from monitor.engine.normalize import Form, readings, strong_readings, vowels_compatible
+from monitor.engine.normalize import (
+    Form,
+    arabic_vowels_agree,
+    readings,
+    strong_readings,
+    vowels_compatible,
+)
 
 _LETTER_CLASSES = str.maketrans({"q": "k", "c": "k", "j": "g", "o": "u"})  # Raqqa = Rakka
 _LONG_VOWELS = re.compile(r"ee|ii|uu|aa")
@@ -61,8 +67,11 @@ def _compare_one(t: Form, u: Form, tok: TermToken, known: set[str]) -> float:
         return 0.0
     if (len(u.skel) >= (1 if multiword else 2) and t.skel == u.skel
             and t.final_vowel == u.final_vowel):
-        if t.script == "arabic" or u.script == "arabic":
+        if t.script == "arabic" and u.script == "arabic":
             return 90.0
+        if t.script == "arabic" or u.script == "arabic":
+            ar, la = (t, u) if t.script == "arabic" else (u, t)
+            return 90.0 if arabic_vowels_agree(ar.vowels, la.vowels) else 0.0
         sim = Indel.normalized_similarity(_plain(t.key), _plain(u.key))
         short = len(u.skel) <= 2  # few consonants: Doha is not Dukhaa, Kim is not Qaim
         if vowels_compatible(t.vowels, u.vowels) and not (short and (
