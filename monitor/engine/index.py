@@ -66,6 +66,7 @@ class Spelling:
     exact: bool  # whole-word, case-sensitive (``match: exact`` or an acronym)
     exact_tokens: tuple[str, ...]
     surname_ok: bool  # a person whose last word may stand alone ("Shaibani said")
+    reversed: bool = False  # family name first, as lists write it ("al-Sharaa, Ahmad")
 
 
 def is_acronym(text: str) -> bool:
@@ -116,6 +117,31 @@ def compile_spelling(index: int, watchlist: str, term: Term, text: str) -> Spell
                     tuple(exact_text(t.raw) for t in toks), _surname_ok(term.kind, tokens))
 
 
+_KUNYA = frozenset({"abu", "abou", "abū"})
+
+
+def _forms_of(term: Term) -> list[tuple[str, bool]]:
+    """The analyst's spellings, plus the forms of a person's name that news and lists print
+    without the analyst typing them: (text, reversed).
+
+    * a nom de guerre without its "Abu": "Abu Mohammad al-Jolani" is "Mohammad al-Jolani";
+    * family name first, as lists and indexes print names ("al-Sharaa Ahmad",
+      "al-Sharaa, Ahmad"), for a two- or three-word name whose family name carries the
+      article — a name such as "Ali Hassan" reversed is another person ("Hassan Ali").
+    """
+    out = [(text, False) for text in dict.fromkeys(term.spellings)]
+    if term.kind != "person" or term.match == "exact":
+        return out
+    for text in list(dict.fromkeys(term.spellings)):
+        words = text.split()
+        if len(words) >= 3 and words[0].casefold() in _KUNYA:
+            out.append((" ".join(words[1:]), False))
+        last = words[-1] if words else ""
+        if 2 <= len(words) <= 3 and last[:3].casefold() in ("al-", "el-"):
+            out.append((" ".join([last, *words[:-1]]), True))
+    return list(dict.fromkeys(out))
+
+
 def deletions(key: str) -> set[str]:
     """The key and every string one character shorter (SymSpell deletion-1 neighbourhood)."""
     return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
@@ -137,9 +163,11 @@ class TermIndex:
         self.spellings: list[Spelling] = []
         for wl in watchlists:
             for term in wl.terms:
-                for text in dict.fromkeys(term.spellings):
+                for text, flipped in _forms_of(term):
                     sp = compile_spelling(len(self.spellings), wl.name, term, text)
                     if sp is not None:
+                        if flipped:
+                            sp = replace(sp, reversed=True, surname_ok=False)
                         self.spellings.append(sp)
         self._share_surnames()
         self.groups: list[TermToken] = []  # group id -> representative word

@@ -188,7 +188,11 @@ class FuzzyMatcher(Matcher):
         for step in (-1, 1):
             i, ti = j + step, p + step
             while 0 <= i < len(sp.tokens):
-                if not 0 <= ti < len(toks) or not toks[max(ti, ti - step)].joined:
+                if not 0 <= ti < len(toks):
+                    break
+                at = max(ti, ti - step)
+                if not (toks[at].joined or (sp.reversed and at == first_gap(got, sp, step, i)
+                                            and toks.joined_by_comma(at))):
                     break
                 s = self._cmp(toks[ti], sp.index, i)
                 if s:
@@ -278,6 +282,14 @@ class FuzzyMatcher(Matcher):
 
 
 # ---------------------------------------------------------------- helpers
+
+def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int) -> int:
+    """The text position of the gap after a reversed spelling's family name (where lists put
+    a comma: "al-Sharaa, Ahmad"), or -1 when ``i`` is not the word after it."""
+    if i != 1 or step != 1 or 0 not in got:
+        return -1
+    return got[0][0] + 1
+
 
 def _is_cyrillic(raw: str) -> bool:
     return not raw.isascii() and any("\u0400" <= c <= "\u04ff" for c in raw)

@@ -310,6 +310,8 @@ def token_form(raw: str) -> Form:
     if not key:
         return Form("", "", None, False, "latin")
     alts: list[Form] = []
+    if not raw.isascii() and "kh" in key and _has_script(raw, 0x0400, 0x04FF):
+        alts.append(_latin_form(key.replace("kh", "h")))  # Russian х is ح as well as خ
     common = key in COMMON_WORDS
     if key[:2] in ("al", "el") and len(key) >= 6 and not common:
         alts.append(_latin_form(key[2:], article=True))

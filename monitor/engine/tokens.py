@@ -103,6 +103,13 @@ class TokenList(Sequence[Token]):
         forms = self._forms
         return [(forms.get(i) or token_form(raw)).key for i, raw in enumerate(self.raws)]
 
+    def joined_by_comma(self, i: int) -> bool:
+        """Only one comma (and spaces) between word i-1 and word i: "al-Sharaa, Ahmad"."""
+        if i <= 0:
+            return False
+        gap = self.masked[self.end(i - 1):self.lead(i)]
+        return gap.count(",") == 1 and not gap.replace(",", "").strip()
+
     def joined(self, i: int) -> bool:
         """Only spaces, hyphens or an article between word i-1 and word i."""
         return i > 0 and _SOFT_GAP_RE.fullmatch(self.masked, self.end(i - 1),
