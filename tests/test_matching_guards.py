@@ -115,3 +115,29 @@ def test_a_fathers_name_may_stand_inside_a_full_name() -> None:
     assert terms_found([person("sharaa", "Ahmad al-Sharaa")],
                        "Ahmed Hussein al-Sharaa was born in Riyadh") \
         == {("sharaa", "Ahmed Hussein al-Sharaa")}
+
+
+# --- bounded work on hostile text (issue 7, item 5) -------------------------------------
+
+
+def test_a_repeated_word_costs_one_verification_per_word_whatever_the_term() -> None:
+    quix = Term("quix", " ".join(["Quix"] * 12), (), "topic")  # the longest spelling allowed
+    matcher = compile_watchlists([Watchlist("w", (quix,))])
+    text = "quix " * 2_600  # 13 kB
+    item = Item(id="1", source="s", content=text)
+    assert matcher.verifications(item) <= 2_600  # linear: one anchor, however many repeats
+
+
+def test_alternating_name_parts_cost_linear_work_at_a_thousand_terms() -> None:
+    given = ["Ahmad", "Mohammed", "Hassan", "Omar", "Khaled", "Youssef", "Ali", "Fuad"]
+    family = [f"al-{a}{b}" for a in ("Shar", "Haddad", "Mas", "Rahb", "Qad")
+              for b in ("aa", "i", "ani", "awi", "oun")]
+    terms = tuple(Term(f"t{i}", f"{given[i % 8]} {family[i % 25]}", (), "person")
+                  for i in range(1_000))  # each family word anchors 40 spellings
+    matcher = compile_watchlists([Watchlist("w", terms)])
+    words = " ".join(f"{g} {f}" for g, f in zip(given * 200, family * 64, strict=False))
+    item = Item(id="1", source="s", content=words[:13_000])
+    tokens = len(item.content.split())
+    # every family word is the anchor of its 40 spellings: work is the item's words times
+    # that, never more (no spelling is verified twice for one word)
+    assert 10 * tokens <= matcher.verifications(item) <= 40 * tokens

@@ -234,7 +234,13 @@ class TermIndex:
                       and not sp.tokens[i].generic)
         if sp.surname_ok:
             chosen.add(len(sp.tokens) - 1)
-        return sorted(chosen)
+        # One anchor per distinct word: a word repeated in a spelling ("quix quix quix")
+        # would otherwise be an anchor at every position, and each text occurrence would
+        # be verified once per position: quadratic in the spelling's length.
+        first_of: dict[str, int] = {}
+        for i in sorted(chosen):
+            first_of.setdefault(sp.tokens[i].form.key, i)
+        return sorted(first_of.values())
 
     def _post(self, form: Form, gid: int) -> None:
         for r in strong_readings(form):

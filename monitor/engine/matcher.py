@@ -92,19 +92,30 @@ class FuzzyMatcher(Matcher):
 
     # ------------------------------------------------------------ per item
 
-    def _find(self, item: Item) -> list[Found]:
+    def verifications(self, item: Item) -> int:
+        """How many (word, spelling) candidates matching ``item`` verifies: the engine's unit
+        of work, which tests bound on hostile text (one word repeated, name parts
+        alternating). Each verification compares at most a spelling's words
+        (``watchlist.MAX_SPELLING_WORDS``), so an item costs at most its words times the
+        candidates of its most frequent word times that."""
+        work = [0]
+        self._find(item, work)
+        return work[0]
+
+    def _find(self, item: Item, work: list[int] | None = None) -> list[Found]:
         found: list[Found] = []
         conflicts: set[str] = set()
         for name in MATCH_FIELDS:
             text = item.field_text(name)
             if text:
-                found.extend(self._find_field(name, text, conflicts))
+                found.extend(self._find_field(name, text, conflicts, work))
         if conflicts:
             found = [f for f in found
                      if not (f.surname_only and f.spelling.term.id in conflicts)]
         return _resolve(_named_in_full(found))
 
-    def _find_field(self, name: str, text: str, conflicts: set[str]) -> list[Found]:
+    def _find_field(self, name: str, text: str, conflicts: set[str],
+                    work: list[int] | None = None) -> list[Found]:
         toks = tokenize(text, FIELD_CAP)
         out: list[Found] = []
         cache = self._cand_cache
@@ -112,6 +123,8 @@ class FuzzyMatcher(Matcher):
             cands = cache.get(raw)
             if cands is None:
                 cands = self._candidates(toks[p])
+            if work is not None:
+                work[0] += len(cands)
             for sp_index, pos, score in cands:
                 sp = self.index.spellings[sp_index]
                 got = (self._align_exact(sp, toks, p) if sp.exact

@@ -147,8 +147,46 @@ def _build(spec: WatchlistSpec, path: Path) -> Watchlist:
     )
 
 
+MAX_SPELLING_CHARS = 200  # a name, not a paragraph: bounds the work per item and term
+MAX_SPELLING_WORDS = 12
+MIN_SPELLING_CHARS = 3  # letters and digits after normalisation, unless ``match: exact``
+
+
+def spelling_problem(text: str, term: Term) -> str | None:
+    """Why a spelling cannot be matched safely, or None.
+
+    Matching cost grows with a spelling's length (each of its words is verified around
+    every candidate in an item), so a spelling is a name's length at most; and a spelling
+    that normalises to one or two characters ("(a+)+$" becomes "a") would match everyday
+    words unless the analyst asked for exact, case-sensitive matching.
+    """
+    from monitor.engine.index import is_acronym
+    from monitor.engine.tokens import tokenize
+
+    if len(text) > MAX_SPELLING_CHARS:
+        return f"is {len(text)} characters long; a spelling may have at most {MAX_SPELLING_CHARS}"
+    keys = tokenize(text, len(text)).keys()
+    if len(keys) > MAX_SPELLING_WORDS:
+        return f"has {len(keys)} words; a spelling may have at most {MAX_SPELLING_WORDS}"
+    letters = sum(len(k.lstrip("~")) for k in keys)
+    if letters < MIN_SPELLING_CHARS and term.match != "exact" and not is_acronym(text):
+        return (f"normalises to {letters} letter(s); write at least {MIN_SPELLING_CHARS}, or "
+                "set 'match: exact' to match it as written (whole word, case-sensitive)")
+    return None
+
+
 def _cross_check(spec: WatchlistSpec, wl: Watchlist, root: Any, name: str) -> list[Problem]:
     problems: list[Problem] = []
+    for i, term in enumerate(wl.terms):
+        for j, text in enumerate(term.spellings):
+            why = spelling_problem(text, term)
+            if why:
+                loc: list[int | str] = ["terms", i, "name"] if j == 0 else \
+                    ["terms", i, "aliases", j - 1]
+                line, col = position(root, loc)
+                where = "name" if j == 0 else f"aliases[{j - 1}]"
+                problems.append(Problem(name, line, col, f"terms[{i}].{where}: {text[:40]!r}"
+                                        f"{'…' if len(text) > 40 else ''} {why}"))
     seen: dict[str, int] = {}
     for i, term in enumerate(wl.terms):
         if term.id in seen:
