@@ -37,8 +37,13 @@ lint: $(VENV)/.installed-test
 check: $(VENV)/.installed
 	$(BIN)/monitor check --config $(CONFIG)
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/match_real.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

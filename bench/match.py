@@ -33,24 +33,21 @@ import argparse
 import gc
 import random
 import re
-import resource
-import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ahocorasick
+from _common import median, peak_mb, repeated, spread
+from _common import run_exact as _run_exact
 from rapidfuzz import fuzz
 
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.matcher import compile_watchlists
-from monitor.engine.tokens import tokenize
 from monitor.models import Item, Term, Watchlist
 
 
@@ -256,10 +253,6 @@ def make_articles(terms: list[Term], n: int, clean: int,
     return items, truth
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 # ---------------------------------------------------------------- engines
 
 def run_engine(terms: list[Term], items: list[Item],
@@ -283,26 +276,9 @@ def run_engine(terms: list[Term], items: list[Item],
     return build, time.perf_counter() - start, found
 
 
-def norm_text(text: str) -> str:
-    """The engine's normalised keys of every word, space-separated (same tokeniser)."""
-    return " " + " ".join(tokenize(text, len(text)).keys()) + " "
-
-
 def run_exact(terms: list[Term], items: list[Item]) -> tuple[float, float, list[set[str]]]:
-    auto = ahocorasick.Automaton()
-    for term in terms:
-        for spelling in term.spellings:
-            key = norm_text(spelling)
-            if key.strip():
-                auto.add_word(key, term.id)
-    auto.make_automaton()
-    gc.collect()
-    start = time.perf_counter()
-    normalised = [norm_text(item.content) for item in items]
-    norm_time = time.perf_counter() - start
-    start = time.perf_counter()
-    found = [{tid for _, tid in auto.iter(text)} for text in normalised]
-    return norm_time, time.perf_counter() - start, found
+    """(normalisation seconds, scan seconds, terms found per item): bench/_common.py."""
+    return _run_exact(terms, [item.content for item in items])
 
 
 def run_naive(terms: list[Term], items: list[Item]) -> tuple[float, list[set[str]]]:
@@ -335,30 +311,6 @@ def false_alerts(found: list[set[str]], truth: list[list[Mention]]) -> float:
 
 def fmt(per_channel: dict[str, float]) -> str:
     return " ".join(f"{c}={v:.2f}" for c, v in per_channel.items())
-
-
-T = TypeVar("T")
-
-
-def repeated(fn: Callable[[], T], repeat: int) -> list[T]:
-    """``fn()`` ``repeat`` times (at least once), collecting garbage in between so one run's
-    leftovers do not slow the next."""
-    out = []
-    for _ in range(max(1, repeat)):
-        gc.collect()
-        out.append(fn())
-    return out
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def spread(rates: list[float], digits: int = 0) -> str:
-    """`` [median of N, X–Y/s]`` (min–max) for N > 1 runs, else "" (the single-run line)."""
-    if len(rates) < 2:
-        return ""
-    return (f" [median of {len(rates)}, {min(rates):,.{digits}f}–{max(rates):,.{digits}f}/s]")
 
 
 def main() -> None:
