@@ -20,7 +20,12 @@ from monitor.engine.names import (
 )
 from monitor.engine.normalize import Form, readings, strong_readings
 from monitor.engine.tokens import Token, TokenList
-from monitor.engine.wordlists import is_arabic_common, is_famous, latin_common
+from monitor.engine.wordlists import (
+    is_arabic_common,
+    is_famous,
+    is_written_name,
+    latin_common,
+)
 
 
 def guards_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
@@ -143,25 +148,38 @@ def _is_title_case(toks: TokenList) -> bool:
 
 def _arabic_alone_ok(word: Token, term_token: TermToken, kind: str) -> bool:
     """One Arabic word alone is a name only with as much evidence as a Latin word gives
-    (Arabic has no capitals to say "this is a name"):
+    (Arabic has no capitals to say "this is a name"). An analyst's own Arabic spelling
+    needs nothing more. For a Latin name, by how often the world writes it
+    (``wordlists``: written, famous) and how many consonants it has:
 
-    * never an everyday Arabic word (وزير, "minister", is not the surname Wazir; جبهة,
-      "front", is not Gabha) — unless the name is itself one the world writes about all the
-      time (Mosul, Baghdad, Assad: ``wordlists.is_famous``), whose Arabic form is frequent
-      for the same reason;
-    * at least three consonants, and with only three no dropped ʿayn/hamza inside (so
-      مسؤول and المسئول, "official", are not Mosul);
-    * two consonants (Raqqa, Gaza, Daraa, Daesh) only for a place or an organisation, and
-      only for a word that is not an everyday word (الرقة is Raqqa; الإدارة, "the
-      administration", is not Daraa: it is everyday, and its vowels disagree).
+    * a rarely written name (a village, a family) only with the article (الرطبة for
+      Rutba) or four consonants: a short rare name meets thousands of Arabic words;
+    * two consonants (Raqqa, Gaza, Daraa, Daesh) only for a written place or organisation;
+    * never an everyday Arabic word (وزير, "minister", is not Wazir), unless the name is
+      famous (Mosul, Baghdad, Gaza), whose Arabic form is frequent for the same reason —
+      and with two consonants only as the bare word (اللقاء, "the meeting", is not Lice;
+      وزارة, "ministry", is not Zara);
+    * with three consonants or fewer, an ʿayn or hamza the skeleton dropped must be written
+      in the Latin (``_ayn_written``: مسؤول, "official", is not Mosul).
     """
-    skel = term_token.form.skel
-    if len(skel) < 2 or (len(skel) == 2 and kind not in ("place", "org")):
-        return False
-    if is_arabic_common(word.raw) and not is_famous(term_token.form.key):
-        return False
+    form = term_token.form
+    if form.script == "arabic":
+        return True
+    skel, key = form.skel, form.key
+    size = len(skel)
     same = [r for r in readings(word.form) if r.skel == skel]
-    return len(skel) >= 4 or any(_ayn_written(r, term_token.form) for r in same)
+    if size < 2 or (size == 2 and kind not in ("place", "org")) or not same:
+        return False
+    written = is_written_name(key)
+    if not written and (size == 2 or (size < 4 and not any(r.article for r in same))):
+        return False
+    if is_arabic_common(word.raw):
+        if not is_famous(key):
+            return False
+        same = [r for r in same if size > 2 or r is word.form]
+        if not same:
+            return False
+    return size >= 4 or any(_ayn_written(r, form) for r in same)
 
 
 def _ayn_written(arabic: Form, latin: Form) -> bool:
@@ -174,21 +192,28 @@ def _ayn_written(arabic: Form, latin: Form) -> bool:
     ar_slots, la_slots = arabic.vowels, latin.vowels
     if ar_slots is None or la_slots is None or len(ar_slots) != len(la_slots):
         return False
-    inner = range(1, len(ar_slots) - 1)  # the word's edges are not "inside" (initial alef)
-    return all(len(la_slots[i]) >= 2 for i in inner if "*" in ar_slots[i])
+    after_first = range(1, len(ar_slots))  # an initial alef is not a dropped letter
+    return all(len(la_slots[i]) >= 2 for i in after_first if "*" in ar_slots[i])
 
 
-def partial_org_ok(sp: Spelling, got: dict[int, tuple[int, float]], missing: list[int]) -> bool:
+def partial_org_ok(sp: Spelling, got: dict[int, tuple[int, float]], missing: list[int],
+                   toks: TokenList) -> bool:
     """An organisation or place named without some words: only generic ones may be missing
     ("Tahrir al-Sham" for Hayat Tahrir al-Sham; "Nusra" for Jabhat al-Nusra) — but not a
     militia-type head word (Kataib, Jaish, Liwa ...), which names a different group — at least
-    one matched word must be uncommon, and a lone word must be distinctive (not a common
-    English word, at least five letters)."""
+    one matched word must be uncommon, and a lone word must be distinctive: not a common
+    English word, at least five letters, written as the analyst wrote it (no respelling),
+    and not a person's name or a name the world writes about for its own sake ("Bashar" is
+    not the Basheer Group, "Assad" is not the Assad Group)."""
     if any(not sp.tokens[i].generic or sp.tokens[i].form.key in ORG_PREFIXES for i in missing):
         return False  # "Hezbollah" alone is not Kataib Hezbollah
     if all(sp.tokens[i].form.common for i in got):
         return False  # "Syrian National" alone is not the Syrian National Army
     if len(got) == 1:
-        tok = sp.tokens[next(iter(got))]
-        return not tok.form.common and len(tok.form.key) >= 5 and not tok.generic
+        i, (ti, score) = next(iter(got.items()))
+        tok, word = sp.tokens[i], toks[ti].form.key
+        if tok.form.common or len(tok.form.key) < 5 or tok.generic or score < 100:
+            return False
+        return not (word in COMMON_GIVEN_NAMES or canonical_given_name(word)
+                    or is_famous(word))
     return True

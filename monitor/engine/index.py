@@ -27,12 +27,12 @@ from monitor.engine.names import (
 )
 from monitor.engine.normalize import IGNORABLE, Form, readings, strong_readings
 from monitor.engine.tokens import Token, tokenize
-from monitor.engine.wordlists import latin_common
+from monitor.engine.wordlists import latin_common, zipf
 from monitor.models import Term, Watchlist
 
 ANCHOR_DF_CAP = 8  # tokens shared by more spellings than this are not anchors (unless rarest)
 MIN_TYPO_LEN = 5  # shorter tokens are never matched with an edit (too many near neighbours)
-MIN_TYPO_LEN_ALONE = 7  # the same for one-word terms, which have no other word to confirm them
+MIN_TYPO_LEN_ALONE = 8  # the same for one-word terms, which have no other word to confirm them
 _IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
 
 
@@ -177,6 +177,12 @@ class TermIndex:
         self.by_key: dict[str, set[int]] = defaultdict(set)
         self.by_skel: dict[str, set[int]] = defaultdict(set)
         self.by_deletion: dict[str, set[int]] = defaultdict(set)
+        # The same for the words of one-word spellings, kept apart: a word the text is known
+        # to be (a given name, a famous name, a watchlist word) is not looked up fuzzily
+        # among them ("Bashar" is not the village Bawshar; "Hussein" is not Husan).
+        self.alone_skel: dict[str, set[int]] = defaultdict(set)
+        self.alone_deletion: dict[str, set[int]] = defaultdict(set)
+        self.alone_zipf: dict[int, float] = {}  # one-word Latin groups: how often it is written
         self.known_keys: set[str] = set()
         self._build()
 
@@ -243,28 +249,40 @@ class TermIndex:
         return sorted(first_of.values())
 
     def _post(self, form: Form, gid: int) -> None:
+        alone = self.groups[gid].typo_min == MIN_TYPO_LEN_ALONE
+        if alone and form.script == "latin":
+            self.alone_zipf[gid] = zipf(form.key)
+        by_skel = self.alone_skel if alone else self.by_skel
+        by_deletion = self.alone_deletion if alone else self.by_deletion
         for r in strong_readings(form):
             self.by_key[r.key].add(gid)
             if len(r.skel) >= 2:
-                self.by_skel[r.skel].add(gid)
+                by_skel[r.skel].add(gid)
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                 for d in deletions(r.key):
-                    self.by_deletion[d].add(gid)
+                    by_deletion[d].add(gid)
 
-    def lookup(self, form: Form, fuzzy: bool = True) -> set[int]:
+    def lookup(self, form: Form, fuzzy: bool = True, alone: bool = True) -> set[int]:
         """Groups whose anchor word may equal ``form`` (to be verified by the caller).
 
         With ``fuzzy`` false (a lower-case or common English word, which may only match
-        exactly) only the exact key is looked up.
+        exactly) only the exact key is looked up; with ``alone`` false, the words of
+        one-word spellings are looked up by exact key only (the text word is a known word:
+        it is itself, not a variant of a one-word name).
         """
         found: set[int] = set()
         for r in readings(form):
             found.update(self.by_key.get(r.key, ()))
             if r.script == "spoof" or not fuzzy or (r.script == "latin" and r.common):
                 continue
+            typo = r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1
             if len(r.skel) >= 2:
                 found.update(self.by_skel.get(r.skel, ()))
-            if r.script == "latin" and not r.common and len(r.key) >= MIN_TYPO_LEN - 1:
+                if alone:
+                    found.update(self.alone_skel.get(r.skel, ()))
+            if typo:
                 for d in deletions(r.key):
                     found.update(self.by_deletion.get(d, ()))
+                    if alone:
+                        found.update(self.alone_deletion.get(d, ()))
         return found

@@ -18,18 +18,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.engine.base import Hit, Matcher
-from monitor.engine.context import guards_ok, partial_org_ok, surname_alone_ok
+from monitor.engine.context import _is_title_case, guards_ok, partial_org_ok, surname_alone_ok
 from monitor.engine.english import COMMON_WORDS
-from monitor.engine.index import Spelling, TermIndex, exact_text
+from monitor.engine.index import MIN_TYPO_LEN_ALONE, Spelling, TermIndex, exact_text
 from monitor.engine.names import (
     ARTICLES_HYPHENATED,
     COMMON_GIVEN_NAMES,
+    NAME_STOPWORDS,
+    ORG_GENERIC,
+    PLACE_GENERIC,
+    TITLES,
     canonical_given_name,
 )
-from monitor.engine.normalize import token_form
+from monitor.engine.normalize import (
+    Form,
+    arabic_vowels_agree,
+    readings,
+    strong_readings,
+    token_form,
+    vowels_compatible,
+)
 from monitor.engine.rules import Located, apply_rules
 from monitor.engine.similarity import compare
 from monitor.engine.tokens import Token, TokenList, tokenize
+from monitor.engine.wordlists import (
+    WRITTEN_ZIPF,
+    is_arabic_common,
+    is_famous,
+    is_known_word,
+    latin_common,
+    zipf,
+)
 from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
@@ -146,7 +165,20 @@ class FuzzyMatcher(Matcher):
                   index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
         form = tok.form
         fuzzy = form.script != "latin" or tok.cap or tok.upper
-        for gid in index.lookup(form, fuzzy):
+        latin = form.script == "latin" and not _TRANSLIT_MARKS.intersection(tok.raw) and (
+            tok.raw.isascii() or not _is_cyrillic(tok.raw))
+        name = latin and (form.key in COMMON_GIVEN_NAMES or form.key in index.known_keys
+                          or canonical_given_name(form.key) is not None)
+        written = zipf(form.key) if latin and not name else 0.0
+        if written < WRITTEN_ZIPF and latin and not name and is_known_word(form.key):
+            written = WRITTEN_ZIPF
+        keys = {r.key for r in readings(form)}
+        for gid in index.lookup(form, fuzzy, alone=not name):
+            if (written >= WRITTEN_ZIPF and index.alone_zipf.get(gid, 9.0) < written - 0.5
+                    and index.groups[gid].form.key not in keys):
+                # a word written far more often than the one-word name is itself: "Malawi"
+                # is not the village Mallawi; Deraa and Daraa, Daech and Daesh are peers
+                continue
             score = self._cmp_group(tok, gid)
             if score > 0:
                 result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
@@ -166,9 +198,14 @@ class FuzzyMatcher(Matcher):
                 score = 0.0  # Russian capitalises names: газа ("of gas") is not Gaza
             else:
                 score = compare(tok.form, self.index.groups[gid], self.index.known_keys)
-            if (score and score < 100 and tok.form.script == "latin" and not tok.cap
-                    and not tok.upper and canonical_given_name(tok.form.key) is None):
+            lower = tok.form.script == "latin" and not tok.cap and not tok.upper
+            if (score and score < 100 and lower
+                    and canonical_given_name(tok.form.key) is None):
                 score = 0.0  # a lower-case word is not fuzzily a name ("sharia"); "ibn" is
+            elif (score and lower and self.index.groups[gid].raw[:1].isupper()
+                  and not self.index.groups[gid].generic and tok.form.key not in PLACE_GENERIC
+                  and tok.form.key in latin_common() and tok.form.key not in NAME_STOPWORDS):
+                score = 0.0  # "Rami Abdel Rahman said" is not Rami Said
             if len(self._cmp_cache) > _CACHE_LIMIT:
                 self._cmp_cache.clear()
             self._cmp_cache[key] = score
@@ -269,9 +306,20 @@ class FuzzyMatcher(Matcher):
                 if not surname_alone_ok(sp, toks, first, conflicts, text, self._given_skels):
                     return None
                 surname_only = True
-            elif not partial_org_ok(sp, got, missing):
+            elif not partial_org_ok(sp, got, missing, toks):
                 return None
         if not guards_ok(sp, got, toks, first, last):
+            return None
+        if kind_person(sp) and len(got) > 1 and not self._names_agree(sp, got, toks):
+            return None
+        if not sp.exact and not _arabic_words_ok(sp, got, toks):
+            return None
+        lone = len(got) == 1 and not sp.exact and sp.term.kind != "person"
+        if lone and (missing or min(s for _, s in got.values()) < 100) and \
+                inside_longer_name(toks, first, last):
+            return None  # "Maaret al-Numan" is not Mareth; "Kassem Kassab" not Kassab Group
+        if kind_person(sp) and len(got) > 1 and not missing and \
+                self._other_persons_name(sp, toks, first, last):
             return None
         if len(got) == 1 and not sp.exact:
             i, (ti, _) = next(iter(got.items()))
@@ -287,6 +335,40 @@ class FuzzyMatcher(Matcher):
                      text[start:end])
 
     @staticmethod
+    def _other_persons_name(sp: Spelling, toks: TokenList, first: int, last: int) -> bool:
+        """The text names someone with a longer name that merely contains this one: a given
+        name right before it ("Ahmed [Hussein al-Shara]" is not Houssein Sharf), or, when
+        this name ends in a given name (Arab names put the father's name second), a family
+        name right after it ("[Ahmed Hussein] al-Shara" is not Ahmed Huseen)."""
+        if first > 0 and toks[first].joined:
+            prev = toks[first - 1]
+            if prev.cap and not prev.upper and (prev.form.key in COMMON_GIVEN_NAMES
+                                                or canonical_given_name(prev.form.key)):
+                return True
+        end = toks[last].form.key
+        ends_in_given = not sp.reversed and (
+            sp.tokens[-1].canon is not None or sp.tokens[-1].form.key in COMMON_GIVEN_NAMES
+            or end in COMMON_GIVEN_NAMES or canonical_given_name(end) is not None)
+        if ends_in_given and last + 1 < len(toks) and toks[last + 1].joined:
+            nxt = toks[last + 1]
+            return nxt.cap and not nxt.upper and (nxt.article or nxt.form.key not in TITLES)
+        return False
+
+    @staticmethod
+    def _names_agree(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList) -> bool:
+        """A person's name words other than given names must agree by more than a typo,
+        unless long enough that a one-letter neighbour is unlikely (seven letters, as for a
+        one-word name): with thousands of names, a common given name and a short family
+        name one letter off is another person ("Ahmed Sharaf" is not Ahmed al-Sharaa)."""
+        family = [(i, ti) for i, (ti, _) in got.items()
+                  if sp.tokens[i].canon is None and sp.tokens[i].form.key not in COMMON_GIVEN_NAMES
+                  and not sp.tokens[i].stop]
+        if not family:
+            return True
+        return any(_same_or_transliterated(toks[ti].form, sp.tokens[i].form)
+                   or len(sp.tokens[i].form.key) >= MIN_TYPO_LEN_ALONE for i, ti in family)
+
+    @staticmethod
     def _to_match(f: Found) -> Match:
         term = f.spelling.term
         return Match(watchlist=f.spelling.watchlist, term=term.id, term_name=term.name,
@@ -296,12 +378,85 @@ class FuzzyMatcher(Matcher):
 
 # ---------------------------------------------------------------- helpers
 
+def _arabic_words_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList) -> bool:
+    """Arabic words matched to a Latin spelling carry the evidence Latin words would:
+
+    * a name word the analyst wrote with the article (Alkhateb, al-Shibani) matches an
+      Arabic word written with it (الخطيب, الشيباني), as Arabic always writes it; خطاب
+      ("speech", or the name Khattab) is not Alkhateb;
+    * a name written family name first is a list's convention, not Arabic prose's;
+    * an organisation's or place's words are not all everyday words, unless the name's own
+      words say it is one the world writes about.
+    """
+    arabic = [(i, toks[ti]) for i, (ti, _) in got.items() if toks[ti].form.script == "arabic"]
+    if not arabic or sp.tokens[0].form.script == "arabic":
+        return True
+    if sp.reversed:
+        return False
+    for i, tok in arabic:
+        word = sp.tokens[i]
+        if not word.article:
+            continue
+        skels = {r.skel for r in strong_readings(word.form) if r.article} or {word.form.skel}
+        if not any(r.article and r.skel in skels for r in readings(tok.form)):
+            return False
+    if len(got) == 1 or not all(is_arabic_common(tok.raw) for _, tok in arabic):
+        return True
+    # Every Arabic word is an everyday word, as in many real names (بشار الأسد, كمال,
+    # هيئة تحرير الشام): an organisation or place then needs a word the world writes about
+    # (Sham), not just any words; a person's words are checked one by one above and in
+    # ``arabic_vowels_agree`` (its initial vowel: Eslam is not السلام).
+    if sp.term.kind == "person":
+        return True  # a person's name words are everyday words often (كمال, سليم)
+    return any(is_famous(t.form.key) for t in sp.tokens if not t.stop)
+
+
+def inside_longer_name(toks: TokenList, first: int, last: int) -> bool:
+    """The matched words are joined to another capitalised word (not a title, an acronym,
+    or a generic word such as Province or Group): part of a longer name the term is not."""
+    for i in (first - 1, last + 1):
+        if not 0 <= i < len(toks) or not toks[max(i, first)].joined:
+            continue
+        word = toks[i]
+        key = word.form.key
+        if i < first and _strip_possessive(word.raw) != word.raw:
+            continue  # "Iran's Shiraz": a possessive is not part of the name
+        if word.cap and not word.upper and key not in TITLES and key not in ORG_GENERIC \
+                and key not in PLACE_GENERIC and key not in NAME_STOPWORDS \
+                and not _is_title_case(toks):
+            return True
+    return False
+
+
+def kind_person(sp: Spelling) -> bool:
+    return sp.term.kind == "person"
+
+
+def _same_or_transliterated(t: Form, u: Form) -> bool:
+    """Equal keys, or equal consonant skeletons with compatible vowels, in some reading:
+    a transliteration, not a mere edit (Mulla and Malla share a skeleton, not a name)."""
+    return any(a.key == b.key or (a.skel and a.skel == b.skel and _vowels_agree(a, b))
+               for a in readings(t) for b in readings(u))
+
+
+def _vowels_agree(a: Form, b: Form) -> bool:
+    if a.script == "arabic" and b.script == "arabic":
+        return True
+    if a.script == "arabic" or b.script == "arabic":
+        ar, la = (a, b) if a.script == "arabic" else (b, a)
+        return arabic_vowels_agree(ar.vowels, la.vowels)
+    return vowels_compatible(a.vowels, b.vowels)
+
+
 def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int) -> int:
     """The text position of the gap after a reversed spelling's family name (where lists put
     a comma: "al-Sharaa, Ahmad"), or -1 when ``i`` is not the word after it."""
     if i != 1 or step != 1 or 0 not in got:
         return -1
     return got[0][0] + 1
+
+
+_TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  # Darʿā, Ḥamāh: a transliterated name
 
 
 def _is_cyrillic(raw: str) -> bool:

@@ -135,6 +135,14 @@ ORG_GENERIC: frozenset[str] = _words(
     organisation organization forces force council units unit group battalion battalions
     """
 )
+# Words that follow a place's name without making it another place ("Anbar Province",
+# "Rutba District", "Mosul Dam" is another thing but names the place too).
+PLACE_GENERIC: frozenset[str] = _words(
+    """
+    province provinces governorate governorates district districts city town village
+    region countryside subdistrict municipality camp crossing border airport dam
+    """
+)
 # Of those, the Arabic words that open a different organisation's name when they stand right
 # before a matched organisation term.
 ORG_PREFIXES: frozenset[str] = _words(

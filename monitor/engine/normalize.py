@@ -209,7 +209,7 @@ def arabic_skeleton(word: str, waw: bool = False
             slots.append(cur)
             cur = ""
         elif ch == "ا" and i == 0:
-            cur += "*"  # a word-initial alef carries a hamza with any vowel (إدلب, أحمد)
+            cur += "^"  # a word-initial alef: a hamza with any vowel (إدلب, أحمد)
         elif ch in _AR_LONG:
             cur += _AR_LONG[ch]
         elif ch in _AR_HAMZA_AYN:
@@ -230,11 +230,20 @@ def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] |
     "the borders", has و where Haddad has a; الإرهابي has ا where Alrahbi has none). A
     Latin gap of three or more vowel letters (Cherkaoui's "aoui", written اوي) needs more
     than one Arabic letter. Gaps with ʿayn or hamza accept anything. Unaligned slots
-    (different consonant counts) are not judged here.
+    (different consonant counts) are not judged here. A word-initial alef (a hamza seat)
+    needs a Latin vowel before the first consonant (أحمد: Ahmad; أقبل, "I accept", is not
+    Kabul), and a Latin vowel there needs an alef, ʿayn or long vowel before the Arabic word's
+    first consonant (Omar: عمر; Eslam is not سلام).
     """
     if arabic is None or latin is None or len(arabic) != len(latin):
         return True
+    if latin[0] and not arabic[0]:
+        return False  # Latin begins with a vowel, Arabic with a consonant: Eslam is not سلام
     for ar, la in zip(arabic, latin, strict=True):
+        if "^" in ar:  # a word-initial alef stands for a vowel the Latin must begin with
+            if not la:
+                return False  # أقبل ("I accept") is not Kabul; إكس is not Kais
+            continue
         if "*" in ar:
             continue
         for cls in ar:

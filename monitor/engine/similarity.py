@@ -11,7 +11,7 @@ import re
 from rapidfuzz.distance import OSA, Indel
 
 from monitor.engine.index import MIN_TYPO_LEN, TermToken
-from monitor.engine.names import canonical_given_name
+from monitor.engine.names import COMMON_GIVEN_NAMES, canonical_given_name
 from monitor.engine.normalize import (
     Form,
     arabic_vowels_agree,
@@ -65,7 +65,11 @@ def _compare_one(t: Form, u: Form, tok: TermToken, known: set[str]) -> float:
         return 90.0  # Guards / Guard inside a longer name
     if t.script == "latin" and t.common:
         return 0.0
-    if (len(u.skel) >= (1 if multiword else 2) and t.skel == u.skel
+    # one consonant across scripts only for a given name (Ali: علي), not any short word
+    # (Al Ain City is not عن قطع, "about cutting")
+    one_ok = multiword and (t.script == u.script or tok.canon is not None
+                            or u.key in COMMON_GIVEN_NAMES)
+    if (len(u.skel) >= (1 if one_ok else 2) and t.skel == u.skel
             and t.final_vowel == u.final_vowel):
         if t.script == "arabic" and u.script == "arabic":
             return 90.0

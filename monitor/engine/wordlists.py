@@ -15,7 +15,7 @@ Lists are loaded once, on first use (about 0.3 s), when the first matcher is com
 from __future__ import annotations
 
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import wordfreq
 from anyascii import anyascii
@@ -81,3 +81,36 @@ def is_famous(key: str) -> bool:
     most frequent Arabic words too, and may match there."""
     return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
         >= FAMOUS_ZIPF
+
+
+KNOWN_ZIPF = 2.5  # about once in every 3 million words of English or French text
+
+
+@lru_cache(maxsize=200_000)
+def is_known_word(key: str) -> bool:
+    """Is this Latin key a word that text uses in its own right — an everyday word, or a
+    name written often enough (Malawi, Hama, Amman) to be itself rather than a respelling
+    of some other name? Such a word matches watchlist words by exact key, never fuzzily."""
+    if key in latin_common():
+        return True
+    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
+        >= KNOWN_ZIPF
+
+
+WRITTEN_ZIPF = 2.0
+
+
+@lru_cache(maxsize=200_000)
+def is_written_name(key: str) -> bool:
+    """Is this one-word name written often enough (Daraa 2.3, Amman 3.1) that a frequent
+    word may be a respelling of it (Dara, Daech for Daesh), rather than another word that
+    merely looks like it (Bashar for the village Bawshar, 0.0)?"""
+    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
+        >= WRITTEN_ZIPF
+
+
+@lru_cache(maxsize=200_000)
+def zipf(key: str) -> float:
+    """How often English or French text writes this word (wordfreq's Zipf scale: 3 is once
+    in a million words, 0 never)."""
+    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr"))
