@@ -138,6 +138,7 @@ def test_alternating_name_parts_cost_linear_work_at_a_thousand_terms() -> None:
     words = " ".join(f"{g} {f}" for g, f in zip(given * 200, family * 64, strict=False))
     item = Item(id="1", source="s", content=words[:13_000])
     tokens = len(item.content.split())
-    # every family word is the anchor of its 40 spellings: work is the item's words times
-    # that, never more (no spelling is verified twice for one word)
-    assert 10 * tokens <= matcher.verifications(item) <= 40 * tokens
+    # a word is verified against the spellings its anchors point to: each family word
+    # anchors 40 here, and a family word is also a look-alike of one or two others
+    # (al-Sharaa, al-Shari: one skeleton). Work grows with the item's words, not faster.
+    assert 5 * tokens <= matcher.verifications(item) <= 64 * tokens

@@ -82,7 +82,7 @@ def surname_alone_ok(sp: Spelling, toks: TokenList, p: int, conflicts: set[str],
     female_title = prev is not None and prev.form.key in FEMALE_TITLES
     if (sp.tokens[0].form.key in FEMALE_GIVEN_NAMES) != female_title:
         return False  # "Assad" alone is not Asma al-Assad; "Mrs Assad" is, and not Bashar
-    title_case = _is_title_case(toks)
+    title_case = toks.title_case()
     if prev is not None and _is_other_name(prev, title_case, given_skels):
         conflicts.add(sp.term.id)
         return False
@@ -138,12 +138,6 @@ def _sentence_initial(text: str, pos: int) -> bool:
     """Nothing but quotes/spaces between ``pos`` and the previous sentence end or tag."""
     before = text[max(0, pos - 40):pos].rstrip(" \t\n\"'“‘«(")
     return not before or before[-1] in ".!?:;>\n|"
-
-
-def _is_title_case(toks: TokenList) -> bool:
-    """Headline style ("Syria's Assad Flees To Moscow"): most longer words capitalised."""
-    longer = [r for r in toks.raws if len(r) > 3 and (r[0].isupper() or r[0].islower())]
-    return len(longer) >= 4 and sum(r[0].isupper() for r in longer) >= 0.7 * len(longer)
 
 
 def _arabic_alone_ok(word: Token, term_token: TermToken, kind: str) -> bool:

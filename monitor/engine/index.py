@@ -30,7 +30,8 @@ from monitor.engine.tokens import Token, tokenize
 from monitor.engine.wordlists import latin_common, zipf
 from monitor.models import Term, Watchlist
 
-ANCHOR_DF_CAP = 8  # tokens shared by more spellings than this are not anchors (unless rarest)
+RARE_IN_TEXT = 2.5  # wordfreq Zipf below which a word is rare enough in text to be a 2nd anchor
+SECOND_ANCHOR_DF = 8  # ... and shared by at most this many spellings
 MIN_TYPO_LEN = 5  # shorter tokens are never matched with an edit (too many near neighbours)
 MIN_TYPO_LEN_ALONE = 8  # the same for one-word terms, which have no other word to confirm them
 _IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
@@ -228,21 +229,28 @@ class TermIndex:
 
     @staticmethod
     def _anchors(sp: Spelling, df: Counter[str]) -> list[int]:
-        ranked = sorted(
-            (i for i, t in enumerate(sp.tokens) if not t.stop),
-            key=lambda i: (sp.tokens[i].generic, sp.tokens[i].form.common,
-                           df[sp.tokens[i].form.key], -len(sp.tokens[i].form.key)),
-        )
-        if not ranked:
-            ranked = list(range(len(sp.tokens)))
+        """The words of a spelling a text word is looked up by.
+
+        Every occurrence of an anchor in a text costs a verification of the spelling, so an
+        anchor is a word that is rare where it is looked up: rare in news text first (by
+        wordfreq; "Assad" and "Hussein" are everywhere, "Najjar" is not), then rare among
+        the watchlists' spellings. A second anchor, rare in text and among the spellings,
+        keeps a spelling findable when its first anchor is misspelled. A person's middle names are
+        not anchors (news often leaves them out); a short person's family name is (it may
+        stand alone). Words repeated in a spelling are anchors once.
+        """
+        words = [i for i, t in enumerate(sp.tokens) if not t.stop] or list(range(len(sp.tokens)))
+        if sp.term.kind == "person" and len(words) > 2:
+            words = [i for i in words if i in (words[0], words[-1])]
+        distinct = [i for i in words if not sp.tokens[i].generic] or words
+        ranked = sorted(distinct, key=lambda i: (
+            sp.tokens[i].form.common, zipf(sp.tokens[i].form.key), df[sp.tokens[i].form.key],
+            -len(sp.tokens[i].form.key)))
         chosen = {ranked[0]}
-        chosen.update(i for i in ranked if df[sp.tokens[i].form.key] <= ANCHOR_DF_CAP
-                      and not sp.tokens[i].generic)
-        if sp.surname_ok:
+        chosen.update(i for i in ranked[1:2] if zipf(sp.tokens[i].form.key) < RARE_IN_TEXT
+                      and df[sp.tokens[i].form.key] <= SECOND_ANCHOR_DF)
+        if sp.surname_ok and sp.term.short:
             chosen.add(len(sp.tokens) - 1)
-        # One anchor per distinct word: a word repeated in a spelling ("quix quix quix")
-        # would otherwise be an anchor at every position, and each text occurrence would
-        # be verified once per position: quadratic in the spelling's length.
         first_of: dict[str, int] = {}
         for i in sorted(chosen):
             first_of.setdefault(sp.tokens[i].form.key, i)

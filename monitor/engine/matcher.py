@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.engine.base import Hit, Matcher
-from monitor.engine.context import _is_title_case, guards_ok, partial_org_ok, surname_alone_ok
+from monitor.engine.context import guards_ok, partial_org_ok, surname_alone_ok
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.index import MIN_TYPO_LEN_ALONE, Spelling, TermIndex, exact_text
 from monitor.engine.names import (
@@ -124,18 +124,48 @@ class FuzzyMatcher(Matcher):
     def _find(self, item: Item, work: list[int] | None = None) -> list[Found]:
         found: list[Found] = []
         conflicts: set[str] = set()
+        fields: list[tuple[str, str, TokenList]] = []
         for name in MATCH_FIELDS:
             text = item.field_text(name)
             if text:
-                found.extend(self._find_field(name, text, conflicts, work))
+                toks = tokenize(text, FIELD_CAP)
+                fields.append((name, text, toks))
+                found.extend(self._find_field(name, text, toks, conflicts, work))
+        found.extend(self._family_names(found, fields, conflicts))
         if conflicts:
             found = [f for f in found
                      if not (f.surname_only and f.spelling.term.id in conflicts)]
         return _resolve(_named_in_full(found))
 
-    def _find_field(self, name: str, text: str, conflicts: set[str],
+    def _family_names(self, found: list[Found], fields: list[tuple[str, str, TokenList]],
+                      conflicts: set[str]) -> list[Found]:
+        """A person named in full in this item may be named again by family name alone
+        ("Ahmad al-Sharaa … Sharaa said"): look for those bare family names now, for the
+        few people the item names in full, instead of verifying every family name of every
+        watchlisted person wherever it occurs."""
+        named = {f.spelling.term.id for f in found if not f.surname_only
+                 and f.spelling.term.kind == "person" and not f.spelling.term.short}
+        spellings = [sp for sp in self.index.spellings
+                     if sp.term.id in named and sp.surname_ok] if named else []
+        inside = {(f.spelling.term.id, f.field, p) for f in found
+                  for p in range(f.first, f.last + 1)}
+        out: list[Found] = []
+        for sp in spellings:
+            last = len(sp.tokens) - 1
+            gid = self.index.group_of[sp.index][last]
+            for name, text, toks in fields:
+                for p in range(len(toks)):
+                    if (sp.term.id, name, p) in inside:
+                        continue  # the family name inside the full mention itself
+                    score = self._cmp_group(toks[p], gid)
+                    if score:
+                        f = self._classify(sp, {last: (p, score)}, toks, name, text, conflicts)
+                        if f is not None:
+                            out.append(f)
+        return out
+
+    def _find_field(self, name: str, text: str, toks: TokenList, conflicts: set[str],
                     work: list[int] | None = None) -> list[Found]:
-        toks = tokenize(text, FIELD_CAP)
         out: list[Found] = []
         cache = self._cand_cache
         for p, raw in enumerate(toks.raws):
@@ -148,8 +178,9 @@ class FuzzyMatcher(Matcher):
                 sp = self.index.spellings[sp_index]
                 got = (self._align_exact(sp, toks, p) if sp.exact
                        else self._align(sp, pos, p, score, toks))
-                if got is None:
-                    continue
+                if got is None or (len(got) == 1 and sp.term.kind == "person"
+                                   and not sp.term.short and len(sp.tokens) > 1):
+                    continue  # one word of a person's name: only the family-name pass counts
                 f = self._classify(sp, got, toks, name, text, conflicts)
                 if f is not None:
                     out.append(f)
@@ -169,9 +200,11 @@ class FuzzyMatcher(Matcher):
             tok.raw.isascii() or not _is_cyrillic(tok.raw))
         name = latin and (form.key in COMMON_GIVEN_NAMES or form.key in index.known_keys
                           or canonical_given_name(form.key) is not None)
-        written = zipf(form.key) if latin and not name else 0.0
-        if written < WRITTEN_ZIPF and latin and not name and is_known_word(form.key):
-            written = WRITTEN_ZIPF
+        written = 0.0
+        if fuzzy and latin and not name:  # only a capitalised word is looked up fuzzily
+            written = zipf(form.key)
+            if written < WRITTEN_ZIPF and is_known_word(form.key):
+                written = WRITTEN_ZIPF
         keys = {r.key for r in readings(form)}
         for gid in index.lookup(form, fuzzy, alone=not name):
             if (written >= WRITTEN_ZIPF and index.alone_zipf.get(gid, 9.0) < written - 0.5
@@ -423,7 +456,7 @@ def inside_longer_name(toks: TokenList, first: int, last: int) -> bool:
             continue  # "Iran's Shiraz": a possessive is not part of the name
         if word.cap and not word.upper and key not in TITLES and key not in ORG_GENERIC \
                 and key not in PLACE_GENERIC and key not in NAME_STOPWORDS \
-                and not _is_title_case(toks):
+                and not toks.title_case():
             return True
     return False
 

@@ -56,7 +56,7 @@ class TokenList(Sequence[Token]):
     most words of an article are looked up by their raw string in a cache and never built.
     """
 
-    __slots__ = ("_built", "_ends", "_forms", "_leads", "arts", "masked", "ms", "raws")
+    __slots__ = ("_built", "_ends", "_forms", "_leads", "_title", "arts", "masked", "ms", "raws")
 
     def __init__(self, masked: str, ms: list[re.Match[str]], raws: list[str]) -> None:
         self.masked = masked
@@ -67,6 +67,16 @@ class TokenList(Sequence[Token]):
         self._ends: dict[int, int] = {}  # compound word -> end of its second part
         self._forms: dict[int, Form] = {}  # compound word -> its joined form
         self._built: dict[int, Token] = {}
+        self._title: bool | None = None
+
+    def title_case(self) -> bool:
+        """Headline style ("Syria's Assad Flees To Moscow"): most longer words capitalised.
+        Computed once per field: the context guards ask it for many candidates."""
+        if self._title is None:
+            longer = [r for r in self.raws if len(r) > 3 and (r[0].isupper() or r[0].islower())]
+            self._title = len(longer) >= 4 and \
+                sum(r[0].isupper() for r in longer) >= 0.7 * len(longer)
+        return self._title
 
     def __len__(self) -> int:
         return len(self.raws)
