@@ -171,6 +171,9 @@ class TermIndex:
                             sp = replace(sp, reversed=True, surname_ok=False)
                         self.spellings.append(sp)
         self._share_surnames()
+        self.by_term: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for sp in self.spellings:
+            self.by_term[(sp.watchlist, sp.term.id)].append(sp.index)
         self.groups: list[TermToken] = []  # group id -> representative word
         self.group_of: list[tuple[int, ...]] = []  # spelling index -> group id per word
         self.postings: list[list[Posting]] = []  # group id -> anchor postings
@@ -185,6 +188,8 @@ class TermIndex:
         self.alone_deletion: dict[str, set[int]] = defaultdict(set)
         self.alone_zipf: dict[int, float] = {}  # one-word Latin groups: how often it is written
         self.known_keys: set[str] = set()
+        self.family_keys: dict[str, set[int]] = defaultdict(set)
+        self.family_postings: dict[int, list[int]] = {}  # family group -> spellings
         self._build()
 
     def _share_surnames(self) -> None:
@@ -226,6 +231,37 @@ class TermIndex:
                 if not self.postings[gid]:
                     self._post(self.groups[gid].form, gid)
                 self.postings[gid].append((sp.index, pos))
+            if sp.surname_ok and not sp.term.short:
+                self._post_family(sp)
+
+    def _post_family(self, sp: Spelling) -> None:
+        """A person's family name, found only in an item that names them in full: indexed
+        apart from the anchors, so its every occurrence costs a look-up, not a
+        verification (``matcher._family_names``)."""
+        gid = self.group_of[sp.index][-1]
+        if gid not in self.family_postings:
+            for r in strong_readings(self.groups[gid].form):
+                self.family_keys[r.key].add(gid)
+                if len(r.skel) >= 2:
+                    self.family_keys["~skel:" + r.skel].add(gid)
+                if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
+                    for d in deletions(r.key):
+                        self.family_keys["~del:" + d].add(gid)
+        self.family_postings.setdefault(gid, []).append(sp.index)
+
+    def family_lookup(self, form: Form) -> set[int]:
+        """Family-name groups the text word may be (verified by the caller)."""
+        found: set[int] = set()
+        for r in readings(form):
+            found.update(self.family_keys.get(r.key, ()))
+            if r.script == "spoof":
+                continue
+            if len(r.skel) >= 2:
+                found.update(self.family_keys.get("~skel:" + r.skel, ()))
+            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
+                for d in deletions(r.key):
+                    found.update(self.family_keys.get("~del:" + d, ()))
+        return found
 
     @staticmethod
     def _anchors(sp: Spelling, df: Counter[str]) -> list[int]:

@@ -86,6 +86,7 @@ class FuzzyMatcher(Matcher):
         self.index = TermIndex(self.watchlists)
         self._by_name = {wl.name: wl for wl in self.watchlists}
         self._cand_cache: dict[str, list[tuple[int, int, float]]] = {}
+        self._fam_cache: dict[str, list[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
@@ -124,54 +125,78 @@ class FuzzyMatcher(Matcher):
     def _find(self, item: Item, work: list[int] | None = None) -> list[Found]:
         found: list[Found] = []
         conflicts: set[str] = set()
-        fields: list[tuple[str, str, TokenList]] = []
+        fields: dict[str, tuple[str, TokenList]] = {}
+        families: list[tuple[str, int, list[tuple[int, float]]]] = []
         for name in MATCH_FIELDS:
             text = item.field_text(name)
             if text:
                 toks = tokenize(text, FIELD_CAP)
-                fields.append((name, text, toks))
-                found.extend(self._find_field(name, text, toks, conflicts, work))
-        found.extend(self._family_names(found, fields, conflicts))
+                fields[name] = (text, toks)
+                found.extend(self._find_field(name, text, toks, conflicts, work, families))
+        if families:
+            found.extend(self._family_names(found, fields, families, conflicts))
         if conflicts:
             found = [f for f in found
                      if not (f.surname_only and f.spelling.term.id in conflicts)]
         return _resolve(_named_in_full(found))
 
-    def _family_names(self, found: list[Found], fields: list[tuple[str, str, TokenList]],
+    def _family_names(self, found: list[Found], fields: dict[str, tuple[str, TokenList]],
+                      families: list[tuple[str, int, list[tuple[int, float]]]],
                       conflicts: set[str]) -> list[Found]:
         """A person named in full in this item may be named again by family name alone
-        ("Ahmad al-Sharaa … Sharaa said"): look for those bare family names now, for the
-        few people the item names in full, instead of verifying every family name of every
-        watchlisted person wherever it occurs."""
-        named = {f.spelling.term.id for f in found if not f.surname_only
-                 and f.spelling.term.kind == "person" and not f.spelling.term.short}
-        spellings = [sp for sp in self.index.spellings
-                     if sp.term.id in named and sp.surname_ok] if named else []
+        ("Ahmad al-Sharaa … Sharaa said"). Family names were looked up while scanning
+        (``families``: field, word, (spelling, score)); only now, for the few people the
+        item names in full, are they weighed as mentions."""
+        named = {(f.spelling.watchlist, f.spelling.term.id) for f in found
+                 if not f.surname_only and f.spelling.term.kind == "person"}
+        if not named:
+            return []
         inside = {(f.spelling.term.id, f.field, p) for f in found
                   for p in range(f.first, f.last + 1)}
         out: list[Found] = []
-        for sp in spellings:
-            last = len(sp.tokens) - 1
-            gid = self.index.group_of[sp.index][last]
-            for name, text, toks in fields:
-                for p in range(len(toks)):
-                    if (sp.term.id, name, p) in inside:
-                        continue  # the family name inside the full mention itself
-                    score = self._cmp_group(toks[p], gid)
-                    if score:
-                        f = self._classify(sp, {last: (p, score)}, toks, name, text, conflicts)
-                        if f is not None:
-                            out.append(f)
+        for name, p, hits in families:
+            text, toks = fields[name]
+            for sp_index, score in hits:
+                sp = self.index.spellings[sp_index]
+                if (sp.watchlist, sp.term.id) not in named or (sp.term.id, name, p) in inside:
+                    continue
+                f = self._classify(sp, {len(sp.tokens) - 1: (p, score)}, toks, name, text,
+                                   conflicts)
+                if f is not None:
+                    out.append(f)
         return out
 
+    def _family_candidates(self, tok: Token) -> list[tuple[int, float]]:
+        """(spelling, score) of the family names this word may be; cached per word."""
+        result: list[tuple[int, float]] = []
+        if tok.form.script == "latin" and not (tok.cap or tok.upper):
+            pass  # a family name standing alone is capitalised
+        else:
+            for gid in self.index.family_lookup(tok.form):
+                score = self._cmp_group(tok, gid)
+                if score:
+                    result.extend((i, score) for i in self.index.family_postings[gid])
+        if len(self._fam_cache) > _CACHE_LIMIT:
+            self._fam_cache.clear()
+        self._fam_cache[tok.raw] = result
+        return result
+
     def _find_field(self, name: str, text: str, toks: TokenList, conflicts: set[str],
-                    work: list[int] | None = None) -> list[Found]:
+                    work: list[int] | None = None,
+                    families: list[tuple[str, int, list[tuple[int, float]]]] | None = None,
+                    ) -> list[Found]:
         out: list[Found] = []
         cache = self._cand_cache
+        fam_cache = self._fam_cache
         for p, raw in enumerate(toks.raws):
             cands = cache.get(raw)
             if cands is None:
                 cands = self._candidates(toks[p])
+            fam = fam_cache.get(raw)
+            if fam is None:
+                fam = self._family_candidates(toks[p])
+            if fam and families is not None:
+                families.append((name, p, fam))
             if work is not None:
                 work[0] += len(cands)
             for sp_index, pos, score in cands:
