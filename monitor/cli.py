@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="check these watchlist files or folders instead of config's")
     check.add_argument("--slack", action="store_true",
                        help="also ask Slack whether the token works and the bot is in the channel")
+    check.add_argument("--all-warnings", action="store_true",
+                       help="print every warning (default: the first few of each kind when "
+                            "there are many, then a count)")
     check.set_defaults(func="check:cmd_check")
 
     backtest = sub.add_parser("backtest", help="replay stored items through a watchlist")
@@ -100,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON document instead of tables")
     status.set_defaults(func="status:cmd_status")
 
+    _watchlist_parser(sub)
+
     match = sub.add_parser("match", help="run the matcher offline over items, text or a feed")
     match.add_argument("--rules", type=Path, action="append", required=True,
                        help="a watchlist file or a folder of them (repeatable)")
@@ -113,6 +118,43 @@ def _parser() -> argparse.ArgumentParser:
                        help="exit 1 when anything matched (like grep), for scripts")
     match.set_defaults(func="match:cmd_match")
     return parser
+
+
+def _watchlist_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    watchlist = sub.add_parser("watchlist", help="import a big watchlist from another list")
+    actions = watchlist.add_subparsers(dest="watchlist_command", required=True, metavar="ACTION")
+    imp = actions.add_parser(
+        "import", help="write rules/NAME.yaml from a CSV or FollowTheMoney entities",
+        description="Write a reviewable watchlist (rules/NAME.yaml) from a CSV with a header "
+                    "row or from OpenSanctions/FollowTheMoney entities (JSON lines). Rows "
+                    "that cannot become a term are skipped and reported, duplicates merged; "
+                    "the file's header says what happened to every row.")
+    imp.add_argument("source", type=Path, metavar="SOURCE",
+                     help="a UTF-8 CSV with a header row, or FollowTheMoney entities, one a line")
+    imp.add_argument("--name", help="the watchlist's name (default: the source file's name)")
+    imp.add_argument("--out", type=Path, help="the file to write (default: rules/NAME.yaml)")
+    imp.add_argument("--format", choices=["csv", "ftm"],
+                     help="default: from the extension (.csv/.tsv; .json/.jsonl/.ndjson), "
+                          "else from the first character")
+    imp.add_argument("--force", action="store_true", help="replace the file if it exists")
+    csv = imp.add_argument_group("CSV columns (by header name)")
+    csv.add_argument("--name-column", help="the names (default: a column headed 'name')")
+    csv.add_argument("--aliases-column", help="aliases, several to a cell (default: 'aliases')")
+    csv.add_argument("--alias-separator",
+                     help="what separates aliases in a cell (default: ';' or '|')")
+    csv.add_argument("--kind-column",
+                     help="person/place/org/topic, or words for them such as 'individual', "
+                          "'company', 'city' (default: a column headed 'kind')")
+    csv.add_argument("--kind", choices=["person", "place", "org", "topic"],
+                     help="the kind of every row without a known kind (default: topic)")
+    csv.add_argument("--id-column", help="stable term ids (default: a column headed 'id', "
+                                         "else the name's slug)")
+    csv.add_argument("--delimiter", help="one character, or 'tab' (default: sniffed from the "
+                                         "header row)")
+    ftm = imp.add_argument_group("FollowTheMoney")
+    ftm.add_argument("--weak-aliases", action="store_true",
+                     help="also import weakAlias names (short, common strings: review them)")
+    imp.set_defaults(func="watchlist:cmd_import")
 
 
 if __name__ == "__main__":

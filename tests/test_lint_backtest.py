@@ -25,15 +25,16 @@ def watchlist(folder: Path, name: str, text: str) -> Path:
 def test_lint_flags_overlaps_short_and_common_terms(tmp_path: Path) -> None:
     a = watchlist(tmp_path, "a", "terms:\n  - name: Fuad Hussein\n    kind: person\n")
     b = watchlist(tmp_path, "b", "terms:\n  - name: Fouad Hussein\n    kind: person\n"
-                  "  - name: Al\n  - name: government\n  - name: SDF\n")
+                  "  - name: Rif\n  - name: government\n  - name: SDF\n")
     wls, problems = load_watchlists([tmp_path])
     assert problems == []
     found = [str(p) for p in lint(wls)]
     assert any(s.startswith(f"{a}:2:5: warning: term 'fuad-hussein' duplicates term "
                             "'fouad-hussein' of watchlist 'b'") for s in found), found
-    assert f"{b}:4:5: warning: 'Al' is too short to match fuzzily; use 'match: exact' or a " \
+    assert f"{b}:4:5: warning: 'Rif' is too short to match fuzzily; use 'match: exact' or a " \
         "longer spelling" in found
-    assert any(s.startswith(f"{b}:5:5: warning: 'government' is a common English word")
+    assert any(s.startswith(f"{b}:5:5: warning: 'government' is an everyday English or "
+                            "French word, so it is matched only as written")
                for s in found)
     assert not any("'SDF'" in s for s in found), "acronyms are matched exactly: no warning"
 
@@ -106,9 +107,9 @@ def test_country_names_are_not_common_english_words(tmp_path: Path) -> None:
     assert all(p.casefold() in COMMON_WORDS for p in places), "else the test proves nothing"
     assert not any(f"'{p}'" in s for p in places for s in found), found
     n = 2 + 2 * len(places)
-    assert any(s.startswith(f"{path}:{n}:5: warning: 'Jersey' is a common English word")
+    assert any(s.startswith(f"{path}:{n}:5: warning: 'Jersey' is an everyday English or")
                for s in found), "a dependency, not a country: the garment still warns"
-    assert any(s.startswith(f"{path}:{n + 2}:5: warning: 'government' is a common English")
+    assert any(s.startswith(f"{path}:{n + 2}:5: warning: 'government' is an everyday")
                for s in found), found
 
 
@@ -128,7 +129,7 @@ def test_check_warnings_do_not_fail_the_check(tmp_path: Path) -> None:
         tmp_path, [], [{"name": "console", "type": "console"}], rules=str(rules)))
     result = run_monitor("check", "--config", str(config))
     assert result.code == 0, result.stdout
-    assert "common English word" in result.stdout
+    assert "everyday English or French word" in result.stdout
     assert "ok: 1 watchlist(s), 1 term(s), 1 warning(s)" in result.stdout
 
 
@@ -172,3 +173,42 @@ def test_backtest_since_accepts_days_and_weeks(tmp_path: Path, since: str, code:
     assert result.code == code, result.stderr
     if code:
         assert "--since: expected a duration" in result.stderr
+
+
+def test_check_summarises_a_kind_with_many_warnings_unless_asked_for_all(
+    tmp_path: Path,
+) -> None:
+    words = sorted(w for w in COMMON_WORDS if w.isalpha() and len(w) >= 6
+                   and not is_country_or_proper_place(w))[:25]
+    path = watchlist(tmp_path, "words", "terms:\n" + "".join(f"  - name: {w}\n" for w in words)
+                     + "  - name: Assad\n    kind: person\n")
+    result = run_monitor("check", "--rules", str(path))
+    assert result.code == 0, result.stdout + result.stderr
+    common = [s for s in result.stdout.splitlines() if "is an everyday English" in s]
+    assert [s.split(": warning: ")[0] for s in common] == [f"{path}:{n}:5" for n in range(2, 7)]
+    assert "… and 20 more 'everyday word' warnings; --all-warnings prints every one" \
+        in result.stdout
+    assert f"{path}:27:5: warning: person 'Assad' is named by a single word" in result.stdout, \
+        "a kind with few warnings is printed whole"
+    assert "ok: 1 watchlist(s), 26 term(s), 26 warning(s)" in result.stdout
+
+    every = run_monitor("check", "--rules", str(path), "--all-warnings")
+    assert every.code == 0
+    assert sum("is an everyday English" in s for s in every.stdout.splitlines()) == 25
+    assert "more 'everyday word' warnings" not in every.stdout
+
+
+def test_warnings_are_placed_alike_in_block_and_flow_layouts(tmp_path: Path) -> None:
+    block = watchlist(tmp_path, "block", "watchlist: block\nterms:\n"
+                      "  - name: Fuad Hussein\n"
+                      "    aliases:\n"
+                      "      - Abu Ali\n"
+                      "      - 'government'   # an alias that is a word\n"
+                      "    kind: person\n")
+    flow = watchlist(tmp_path, "flow", "watchlist: flow\n"
+                     "terms: [Rutba, {name: Hadi al-Amiri, aliases: [Abu Hassan, market]}]\n")
+    found = lint_folder(tmp_path)
+    assert any(s.startswith(f"{block}:6:9: warning: 'government' is an everyday English")
+               for s in found), found
+    assert any(s.startswith(f"{flow}:2:60: warning: 'market' is an everyday English")
+               for s in found), found

@@ -1,5 +1,10 @@
 """``monitor check``: validate config and watchlists exactly as ``run`` does, then say what
-will run (each notifier ON or OFF and why), and with ``--slack`` ask Slack itself."""
+will run (each notifier ON or OFF and why), and with ``--slack`` ask Slack itself.
+
+Lint warnings never fail the check. A kind of warning with more than ``lint.SUMMARY_LIMIT``
+of them (an imported 10,000-name list has hundreds of one-word names) is shown by its first
+few, with positions, and one line counting the rest; ``--all-warnings`` prints every one.
+Problems (errors) are always printed in full: each one stops ``run``."""
 
 from __future__ import annotations
 
@@ -13,14 +18,14 @@ from monitor.preflight import preflight, summary
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.lint import lint
+    from monitor.lint import lint, summarise
 
     found = preflight(args.config, args.rules)
     for p in found.problems:
         print(p)
     warnings = lint(found.watchlists)
-    for w in warnings:
-        print(w)
+    for line in ([str(w) for w in warnings] if args.all_warnings else summarise(warnings)):
+        print(line)
     terms = sum(len(w.terms) for w in found.watchlists)
     if found.problems:
         print(f"{len(found.problems)} problem(s); {len(found.watchlists)} watchlist(s) valid; "

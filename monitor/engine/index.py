@@ -85,6 +85,11 @@ def is_everyday_word(toks: Sequence[Token]) -> bool:
             and not is_country_or_proper_place(toks[0].raw))
 
 
+def is_everyday_spelling(text: str) -> bool:
+    """``is_everyday_word`` for a spelling as the analyst typed it (for lints)."""
+    return is_everyday_word(list(tokenize(text, len(text))))
+
+
 def _surname_ok(kind: str, tokens: Sequence[TermToken]) -> bool:
     if kind != "person" or len(tokens) < 2:
         return False
