@@ -142,3 +142,16 @@ def test_alternating_name_parts_cost_linear_work_at_a_thousand_terms() -> None:
     # anchors 40 here, and a family word is also a look-alike of one or two others
     # (al-Sharaa, al-Shari: one skeleton). Work grows with the item's words, not faster.
     assert 5 * tokens <= matcher.verifications(item) <= 64 * tokens
+
+
+def test_arabic_function_words_are_never_part_of_a_name() -> None:
+    assert terms_found([person("souma", "Alaa Souma")],
+                       "أعلنت قواته سيطرتها على العاصمة دمشق") == set()  # "on the capital"
+
+
+def test_a_word_written_far_more_often_is_not_a_respelling_of_a_small_place() -> None:
+    lar = place("lar", "Lar")
+    assert terms_found([lar], "Lair said the missiles came from the sea.") == set()
+    assert terms_found([lar], "Protests spread to the southern town of Lar.") == {("lar", "Lar")}
+    dayrah = place("dayrah", "Dayrah")
+    assert terms_found([dayrah], "born in 1938 in Darʿā, in the south") == set()

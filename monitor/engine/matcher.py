@@ -43,6 +43,8 @@ from monitor.engine.similarity import compare
 from monitor.engine.tokens import Token, TokenList, tokenize
 from monitor.engine.wordlists import (
     WRITTEN_ZIPF,
+    arabic_function,
+    arabic_plain,
     is_arabic_common,
     is_famous,
     is_known_word,
@@ -221,7 +223,8 @@ class FuzzyMatcher(Matcher):
                   index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
         form = tok.form
         fuzzy = form.script != "latin" or tok.cap or tok.upper
-        latin = form.script == "latin" and not _TRANSLIT_MARKS.intersection(tok.raw) and (
+        marked = bool(_TRANSLIT_MARKS.intersection(tok.raw))
+        latin = form.script == "latin" and not marked and (
             tok.raw.isascii() or not _is_cyrillic(tok.raw))
         name = latin and (form.key in COMMON_GIVEN_NAMES or form.key in index.known_keys
                           or canonical_given_name(form.key) is not None)
@@ -232,10 +235,14 @@ class FuzzyMatcher(Matcher):
                 written = WRITTEN_ZIPF
         keys = {r.key for r in readings(form)}
         for gid in index.lookup(form, fuzzy, alone=not name):
-            if (written >= WRITTEN_ZIPF and index.alone_zipf.get(gid, 9.0) < written - 0.5
+            if marked and index.alone_zipf.get(gid, 9.0) < WRITTEN_ZIPF and \
+                    index.groups[gid].form.key not in keys:
+                continue  # a scholar's transliteration (Darʿā) names a written place
+            if (written >= WRITTEN_ZIPF and index.alone_zipf.get(gid, 9.0) < written - 0.4
                     and index.groups[gid].form.key not in keys):
                 # a word written far more often than the one-word name is itself: "Malawi"
-                # is not the village Mallawi; Deraa and Daraa, Daech and Daesh are peers
+                # is not the village Mallawi, "Lair" not Lar; Deraa and Daraa, Daech and
+                # Daesh are peers
                 continue
             score = self._cmp_group(tok, gid)
             if score > 0:
@@ -451,6 +458,8 @@ def _arabic_words_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: Toke
         return True
     if sp.reversed:
         return False
+    if any(arabic_plain(tok.raw) in arabic_function() for _, tok in arabic):
+        return False  # "على العاصمة" ("on the capital") is not Alaa Souma
     for i, tok in arabic:
         word = sp.tokens[i]
         if not word.article:

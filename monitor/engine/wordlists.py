@@ -44,6 +44,16 @@ def arabic_common() -> frozenset[str]:
     return frozenset(arabic_plain(w) for w in wordfreq.top_n_list("ar", TOP_N))
 
 
+FUNCTION_N = 30  # Arabic's most frequent words: prepositions, conjunctions, pronouns
+
+
+@cache
+def arabic_function() -> frozenset[str]:
+    """Arabic's function words (في، من، على، عن ...), which are never a name's word."""
+    words = {arabic_plain(w) for w in wordfreq.top_n_list("ar", FUNCTION_N)}
+    return frozenset(words - {arabic_plain("الله")})  # Allah is part of names (Nasrallah)
+
+
 def is_arabic_common(word: str) -> bool:
     """Is this Arabic text word (possibly with و/ب/ل/ف/ك written on it) an everyday word?"""
     plain = arabic_plain(word)
