@@ -525,8 +525,11 @@ class _StubHandler(BaseHTTPRequestHandler):
             "body": body,
             "response": None,
         }
+        self._entry: dict[str, Any] | None = entry
         self.stub._begin(entry)
-        self.stub._finish(entry, self._dispatch(split.path, body))
+        response = self._dispatch(split.path, body)
+        if entry["response"] is None:  # not sent (a stall or a reset): record it now
+            self.stub._finish(entry, response)
 
     def _dispatch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         if path == "/api/chat.postMessage":
@@ -742,8 +745,14 @@ class _StubHandler(BaseHTTPRequestHandler):
         if scopes is not None and self.path.startswith("/api/"):
             self.send_header("X-OAuth-Scopes", ",".join(sorted(scopes)))
         self.end_headers()
+        response = {"status": status, "headers": dict(headers), "body": logged}
+        entry = getattr(self, "_entry", None)
+        if entry is not None:
+            # Recorded before the reply leaves, so a client that reads the history as soon
+            # as it has its answer always finds the answer there too.
+            self.stub._finish(entry, response)
         self.wfile.write(data)
-        return {"status": status, "headers": dict(headers), "body": logged}
+        return response
 
 
 def closed_port() -> int:
