@@ -64,6 +64,7 @@ class App:
         self.queue: Queue = SqliteQueue(config.resolve(config.queue.path),
                                         durability=config.store.durability)
         self.notifiers, self.plans = build_notifiers(config)
+        self.plan_of = {p.name: p for p in self.plans}
         self.watchlists = WatchlistSet(config.rule_paths, [n.name for n in config.notifiers])
         pacing = {n.name: TokenBucket(n.rate_per_second, n.burst)
                   for n in config.notifiers if n.type == "slack" and n.name in self.notifiers}
@@ -88,8 +89,8 @@ class App:
     def routes(self, alert: Alert) -> tuple[list[str], Mapping[str, str]]:
         """Where an alert goes: the notifiers its watchlist names (or all), split into
         those that are on and those that are off, with the reason (kept as skipped)."""
-        wanted = alert.notify or tuple(p.name for p in self.plans)
-        plans = {p.name: p for p in self.plans}
+        wanted = alert.notify or tuple(self.plan_of)
+        plans = self.plan_of
         on = [d for d in wanted if d in self.notifiers]
         off = {d: plans[d].skip_reason for d in wanted if d in plans and not plans[d].on}
         return on, off

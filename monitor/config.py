@@ -284,10 +284,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
     interp = interpolate(root, environ, name, require=require_env)
     problems = list(interp.problems)
     data = to_plain(root)
-    for internal in ("base_dir",):
-        if internal in data:
-            line, col = position(root, [internal])
-            problems.append(Problem(name, line, col, f"{internal}: unknown field"))
+    if "base_dir" in data:  # set below from the file's folder, never by the file
+        line, col = position(root, ["base_dir"])
+        problems.append(Problem(name, line, col, "base_dir: unknown field"))
     data["base_dir"] = str(path.resolve().parent)
     try:
         config = Config.model_validate(data)

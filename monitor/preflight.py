@@ -55,11 +55,12 @@ def preflight(config_path: Path, rules: Sequence[Path] | None = None) -> Preflig
     else:
         assert config is not None
         paths, where = config.rule_paths, config_path
-    problems = config_problems + _missing_paths(paths, where)
+    missing = _missing_paths(paths, where)
+    problems = config_problems + missing
     names = [n.name for n in config.notifiers] if config is not None else None
     watchlists, found = load_watchlists(paths, names)
     problems += found
-    if not watchlists and not found and not _missing_paths(paths, where):
+    if not watchlists and not found and not missing:
         problems.append(_no_watchlists(paths, where))
     return Preflight(config, watchlists, problems)
 

@@ -228,21 +228,19 @@ class FuzzyMatcher(Matcher):
             tok.raw.isascii() or not _is_cyrillic(tok.raw))
         name = latin and (form.key in COMMON_GIVEN_NAMES or form.key in index.known_keys
                           or canonical_given_name(form.key) is not None)
-        written = 0.0
+        # How often a one-word name must be written for this word to be a respelling of
+        # it: a scholar's transliteration (Darʿā) names a written place; a word written far
+        # more often than the name is itself ("Malawi" is not the village Mallawi, "Lair"
+        # not Lar; Deraa and Daraa, Daech and Daesh are peers).
+        floor: float | None = WRITTEN_ZIPF if marked else None
         if fuzzy and latin and not name:  # only a capitalised word is looked up fuzzily
-            written = zipf(form.key)
-            if written < WRITTEN_ZIPF and is_known_word(form.key):
-                written = WRITTEN_ZIPF
-        keys = {r.key for r in readings(form)}
+            written = max(zipf(form.key),
+                          WRITTEN_ZIPF if is_known_word(form.key) else 0.0)
+            floor = written - 0.4 if written >= WRITTEN_ZIPF else None
+        keys = {r.key for r in readings(form)} if floor is not None else set()
         for gid in index.lookup(form, fuzzy, alone=not name):
-            if marked and index.alone_zipf.get(gid, 9.0) < WRITTEN_ZIPF and \
-                    index.groups[gid].form.key not in keys:
-                continue  # a scholar's transliteration (Darʿā) names a written place
-            if (written >= WRITTEN_ZIPF and index.alone_zipf.get(gid, 9.0) < written - 0.4
+            if (floor is not None and index.alone_zipf.get(gid, 9.0) < floor
                     and index.groups[gid].form.key not in keys):
-                # a word written far more often than the one-word name is itself: "Malawi"
-                # is not the village Mallawi, "Lair" not Lar; Deraa and Daraa, Daech and
-                # Daesh are peers
                 continue
             score = self._cmp_group(tok, gid)
             if score > 0:
@@ -375,7 +373,7 @@ class FuzzyMatcher(Matcher):
                 return None
         if not guards_ok(sp, got, toks, first, last):
             return None
-        if kind_person(sp) and len(got) > 1 and not self._names_agree(sp, got, toks):
+        if sp.term.kind == "person" and len(got) > 1 and not self._names_agree(sp, got, toks):
             return None
         if not sp.exact and not _arabic_words_ok(sp, got, toks):
             return None
@@ -383,7 +381,7 @@ class FuzzyMatcher(Matcher):
         if lone and (missing or min(s for _, s in got.values()) < 100) and \
                 inside_longer_name(toks, first, last):
             return None  # "Maaret al-Numan" is not Mareth; "Kassem Kassab" not Kassab Group
-        if kind_person(sp) and len(got) > 1 and not missing and \
+        if sp.term.kind == "person" and len(got) > 1 and not missing and \
                 self._other_persons_name(sp, toks, first, last):
             return None
         if len(got) == 1 and not sp.exact:
@@ -493,10 +491,6 @@ def inside_longer_name(toks: TokenList, first: int, last: int) -> bool:
                 and not toks.title_case():
             return True
     return False
-
-
-def kind_person(sp: Spelling) -> bool:
-    return sp.term.kind == "person"
 
 
 def _same_or_transliterated(t: Form, u: Form) -> bool:

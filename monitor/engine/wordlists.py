@@ -80,17 +80,22 @@ def latin_common() -> frozenset[str]:
     return frozenset(keys)
 
 
+@lru_cache(maxsize=200_000)
+def zipf(key: str) -> float:
+    """How often English or French text writes this word (wordfreq's Zipf scale: 3 is once
+    in a million words, 0 never)."""
+    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr"))
+
+
 FAMOUS_ZIPF = 3.2  # about once in every 600,000 words of English or French text
 
 
-@cache
 def is_famous(key: str) -> bool:
     """Is this name (a normalised Latin key) one that English or French text writes about
     all the time (Mosul 3.3, Baghdad 3.6, Assad 3.6 on wordfreq's Zipf scale; an ordinary
     family name such as Haddad 2.6-3.0, Wazir 2.3)? Such a name's Arabic form is among the
     most frequent Arabic words too, and may match there."""
-    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
-        >= FAMOUS_ZIPF
+    return zipf(key) >= FAMOUS_ZIPF
 
 
 KNOWN_ZIPF = 2.5  # about once in every 3 million words of English or French text
@@ -103,24 +108,14 @@ def is_known_word(key: str) -> bool:
     of some other name? Such a word matches watchlist words by exact key, never fuzzily."""
     if key in latin_common():
         return True
-    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
-        >= KNOWN_ZIPF
+    return zipf(key) >= KNOWN_ZIPF
 
 
 WRITTEN_ZIPF = 2.0
 
 
-@lru_cache(maxsize=200_000)
 def is_written_name(key: str) -> bool:
     """Is this one-word name written often enough (Daraa 2.3, Amman 3.1) that a frequent
     word may be a respelling of it (Dara, Daech for Daesh), rather than another word that
     merely looks like it (Bashar for the village Bawshar, 0.0)?"""
-    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr")) \
-        >= WRITTEN_ZIPF
-
-
-@lru_cache(maxsize=200_000)
-def zipf(key: str) -> float:
-    """How often English or French text writes this word (wordfreq's Zipf scale: 3 is once
-    in a million words, 0 never)."""
-    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr"))
+    return zipf(key) >= WRITTEN_ZIPF
