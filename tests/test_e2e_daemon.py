@@ -15,6 +15,7 @@ import pytest
 from tests.harness.daemon import Daemon, base_config, run_monitor, write_config
 from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
+from tests.harness.probes import free_port, health, wait_until
 from tests.harness.slackstub import SlackStub
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,15 +25,6 @@ def webapi(stub: SlackStub) -> tuple[list[dict[str, Any]], dict[str, str]]:
     notifier = {"name": "slack", "type": "slack", "token": "${SLACK_BOT_TOKEN}",
                 "channel": "#alerts", "api_url": "${SLACK_API_URL}"}
     return [notifier], {"SLACK_BOT_TOKEN": stub.token or "", "SLACK_API_URL": stub.api_url}
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_failing_source_backs_off_while_healthy_one_keeps_schedule(
@@ -80,22 +72,22 @@ def test_invalid_watchlist_edit_keeps_previous_version(
         data["rules"] = {"paths": [str(rules)], "reload_interval": "0.5s"}
         data["server"] = {"port": free_port()}
         config = write_config(tmp_path / "config.yaml", data)
-        health = f"http://127.0.0.1:{data['server']['port']}/healthz"
+        base = f"http://127.0.0.1:{data['server']['port']}"
         daemon = Daemon(config, env)
         assert wait_until(lambda: feed_stub.requests_for("/f.xml"), 15)
         watchlist.write_text("terms: [unclosed\n")
-        assert wait_until(lambda: rejected(health), 15), "the bad edit was seen and rejected"
+        assert wait_until(lambda: rejected(base), 15), "the bad edit was seen and rejected"
         feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1")]))
         assert wait_until(lambda: len(slack.posts()) == 1, 15), "the old version still alerts"
         watchlist.write_text("terms:\n  - name: Mosul\n    kind: place\n")
-        assert wait_until(lambda: rejected(health) == [], 15), "the fixed file was taken"
+        assert wait_until(lambda: rejected(base) == [], 15), "the fixed file was taken"
         feed_stub.serve("/f.xml", rss([Entry("Convoy reaches Ar-Rutbah", "https://n.example/1"),
                                        Entry("Rutba again", "https://n.example/2"),
                                        Entry("Floods in Mosul", "https://n.example/3")]))
         assert wait_until(lambda: len(slack.posts()) == 2, 15)
         polls = len(feed_stub.requests_for("/f.xml"))
         assert wait_until(lambda: len(feed_stub.requests_for("/f.xml")) > polls
-                          and idle(health), 15), "a later poll, everything matched and sent"
+                          and idle(base), 15), "a later poll, everything matched and sent"
         stopped = daemon.stop()
     assert stopped.code == 0
     assert len(slack.posts()) == 2, "Rutba again no longer alerts: the new version replaced it"
@@ -104,36 +96,19 @@ def test_invalid_watchlist_edit_keeps_previous_version(
     assert "stays in force" in stopped.stderr
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def idle(health_url: str) -> bool:
+def idle(base: str) -> bool:
     """Nothing queued, nothing waiting in the outbox."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(health_url, timeout=5) as resp:
-            report = json.loads(resp.read())
-    except OSError:
+    report = health(base)
+    if report is None:
         return False
     waiting = report["deliveries"].get("pending", 0) + report["deliveries"].get("sending", 0)
     return not any(report["queues"].values()) and not waiting
 
 
-def rejected(health_url: str) -> list[Any] | None:
+def rejected(base: str) -> list[Any] | None:
     """The rejected watchlist files /healthz lists, or None while it does not answer."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(health_url, timeout=5) as resp:
-            return list(json.loads(resp.read())["watchlists"]["rejected"])
-    except OSError:
-        return None
+    report = health(base)
+    return None if report is None else list(report["watchlists"]["rejected"])
 
 
 def test_same_story_with_tracking_parameters_alerts_once(

@@ -9,7 +9,6 @@ Slack is switched off waits, visibly, until ``alerts retry`` sends it.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from monitor import __version__
 from tests.harness.daemon import REPO, base_config, run_monitor, write_config
 from tests.harness.feeds import Entry, rfc822, rss
 from tests.harness.feedstub import FeedStub
+from tests.harness.probes import free_port, get_json, health, wait_for
 from tests.harness.slackstub import SlackStub
 
 pytestmark = pytest.mark.timeout(180)
@@ -398,35 +398,6 @@ def test_posted_message_names_rule_outlet_local_time_and_a_clean_link(
 # --- 4. health an orchestrator can trust -----------------------------------------------
 
 
-def get(url: str) -> tuple[int, Any]:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, json.loads(resp.read().decode())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read().decode())
-
-
-def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_probes_live_ready_and_health_tell_an_orchestrator_the_truth(
     tmp_path: Path, feed_stub: FeedStub
 ) -> None:
@@ -449,21 +420,21 @@ def test_probes_live_ready_and_health_tell_an_orchestrator_the_truth(
         daemon = Daemon(write_config(tmp_path / "config.yaml", data), env)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_for(lambda: _answers(f"{base}/livez"))
-            assert get(f"{base}/livez")[0] == 200
+            wait_for(lambda: health(base))
+            assert get_json(f"{base}/livez")[0] == 200
             # A failing feed and a failing destination: degraded and named, still ready.
-            health = wait_for(lambda: _health_when(base, lambda h: h["destinations"]["slack"]
+            report = wait_for(lambda: _health_when(base, lambda h: h["destinations"]["slack"]
                                                    ["failing"] and h["sources"]["broken"]
                                                    ["failures"]))
-            assert health["status"] == "degraded"
-            assert any("destination slack failing" in r for r in health["reasons"])
-            assert any("source broken failing" in r for r in health["reasons"])
-            assert get(f"{base}/readyz")[0] == 200, "a broken feed must not restart a pod"
+            assert report["status"] == "degraded"
+            assert any("destination slack failing" in r for r in report["reasons"])
+            assert any("source broken failing" in r for r in report["reasons"])
+            assert get_json(f"{base}/readyz")[0] == 200, "a broken feed must not restart a pod"
 
             # A watchlist edited into invalid YAML is listed with its position.
             (rules / "bad.yaml").write_text("terms: [unclosed\n")
-            health = wait_for(lambda: _health_when(base, lambda h: h["watchlists"]["rejected"]))
-            (rejected,) = health["watchlists"]["rejected"]
+            report = wait_for(lambda: _health_when(base, lambda h: h["watchlists"]["rejected"]))
+            (rejected,) = report["watchlists"]["rejected"]
             assert rejected["file"] == str(rules / "bad.yaml")
             assert rejected["problems"][0].startswith(f"{rules / 'bad.yaml'}:2:1:")
 
@@ -472,33 +443,25 @@ def test_probes_live_ready_and_health_tell_an_orchestrator_the_truth(
             store.rename(tmp_path / "data" / "moved.db")
             status, body = wait_for(lambda: _not_ready(f"{base}/readyz"))
             assert status == 503 and any("store" in r for r in body["reasons"]), body
-            assert get(f"{base}/livez")[0] == 200
+            assert get_json(f"{base}/livez")[0] == 200
             (tmp_path / "data" / "moved.db").rename(store)
-            wait_for(lambda: get(f"{base}/readyz")[0] == 200)
+            wait_for(lambda: get_json(f"{base}/readyz")[0] == 200)
         finally:
             stopped = daemon.stop()
     assert stopped.code == 0, stopped.stderr
     assert "Traceback" not in stopped.stderr
 
 
-def _answers(url: str) -> bool:
-    try:
-        get(url)
-    except OSError:
-        return False
-    return True
-
-
 def _health_when(base: str, condition: Any) -> dict[str, Any] | None:
-    _, health = get(f"{base}/healthz")
+    report = health(base)
     try:
-        return health if condition(health) else None
+        return report if report is not None and condition(report) else None
     except (KeyError, TypeError):
         return None
 
 
 def _not_ready(url: str) -> tuple[int, Any] | None:
-    status, body = get(url)
+    status, body = get_json(url)
     return (status, body) if status == 503 else None
 
 
@@ -526,8 +489,8 @@ def test_hot_reload_keeps_the_last_good_set_rather_than_none_or_a_bad_route(
             wait_for(lambda: feed_stub.requests_for("/f.xml"))
             # An edit that routes to a notifier config.yaml does not define is rejected.
             watchlist.write_text("notify: [slak]\nterms:\n  - name: Mosul\n")
-            health = wait_for(lambda: _health_when(base, lambda h: h["watchlists"]["rejected"]))
-            assert "unknown notifier 'slak'" in health["watchlists"]["rejected"][0]["problems"][0]
+            report = wait_for(lambda: _health_when(base, lambda h: h["watchlists"]["rejected"]))
+            assert "unknown notifier 'slak'" in report["watchlists"]["rejected"][0]["problems"][0]
             # Every watchlist file deleted: the last good set stays in force.
             watchlist.unlink()
             wait_for(lambda: _health_when(base, lambda h: not h["watchlists"]["rejected"]))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,20 +12,10 @@ import pytest
 from tests.harness.daemon import Daemon, base_config, write_config
 from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
+from tests.harness.probes import free_port, get_text
 from tests.harness.slackstub import Reply, SlackStub
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return str(resp.read().decode())
 
 
 def test_health_and_metrics_report_failures_without_secrets(
@@ -52,14 +40,14 @@ def test_health_and_metrics_report_failures_without_secrets(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                health = json.loads(get(f"http://127.0.0.1:{port}/healthz"))
+                health = json.loads(get_text(f"http://127.0.0.1:{port}/healthz"))
             except OSError:
                 health = {}
             polled = health.get("sources", {}).get("broken", {}).get("failures", 0)
             if health.get("deliveries") == {"dead": 1} and polled:
                 break
             time.sleep(0.2)
-        page = get(f"http://127.0.0.1:{port}/metrics")
+        page = get_text(f"http://127.0.0.1:{port}/metrics")
         stopped = daemon.stop()
     assert health["status"] == "degraded", health
     sources = health["sources"]
