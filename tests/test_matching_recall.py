@@ -62,3 +62,30 @@ def test_reversal_is_only_for_family_names_with_the_article(find: object) -> Non
     # a sentence break is not a list's comma
     assert ("sharaa", "al-Sharaa. Ahmad") not in find(  # type: ignore[operator]
         "They met al-Sharaa. Ahmad Khalil said nothing")
+
+
+@pytest.mark.parametrize(("name", "text", "surface"), [
+    ("Saleh Naji", "Saleh Nadschi sagte am Montag", "Saleh Nadschi"),          # German dsch
+    ("Mansour Al-Shami", "selon Mansour Al-Chami, porte-parole", "Mansour Al-Chami"),
+    ("Ashraf Umer", "a déclaré Achraf Oumer", "Achraf Oumer"),               # ch, ou
+    ("Eman al-Sham", "Iman al-Sham said", "Iman al-Sham"),                    # e/i initial
+    ("Yassine Harb", "Yaseen Harb said", "Yaseen Harb"),                      # French mute -e
+    ("Ziad al-Saqer", "Ziyad al-Saqer said", "Ziyad al-Saqer"),               # iy glide
+    ("Reham Shaheen", "a déclaré Reham Chahine", "Reham Chahine"),
+])
+def test_french_and_german_conventions_and_given_name_forms(name: str, text: str,
+                                                             surface: str) -> None:
+    matcher = compile_watchlists([Watchlist("w", (Term("t", name, (), "person"),))])
+    found = {m.matched_text for m in matcher.find(Item(id="1", source="s", content=text))}
+    assert found == {surface}
+
+
+@pytest.mark.parametrize(("name", "arabic"), [
+    ("Yasuj", "ياسوج"), ("Safita", "صافيتا"), ("Makkah", "مكة"), ("Tabriz", "تبريز"),
+])
+def test_places_in_arabic_script_with_long_vowels_or_as_written_names(name: str,
+                                                                      arabic: str) -> None:
+    matcher = compile_watchlists([Watchlist("w", (Term("t", name, (), "place"),))])
+    text = f"وقال مسؤولون في {arabic} إن الهجوم"
+    found = {m.matched_text for m in matcher.find(Item(id="1", source="s", content=text))}
+    assert found == {arabic}

@@ -21,10 +21,13 @@ from monitor.engine.names import (
 from monitor.engine.normalize import Form, readings, strong_readings
 from monitor.engine.tokens import Token, TokenList
 from monitor.engine.wordlists import (
+    EVERYDAY_GAP,
+    arabic_zipf,
     is_arabic_common,
     is_famous,
     is_written_name,
     latin_common,
+    zipf,
 )
 
 
@@ -147,12 +150,16 @@ def _arabic_alone_ok(word: Token, term_token: TermToken, kind: str) -> bool:
     (``wordlists``: written, famous) and how many consonants it has:
 
     * a rarely written name (a village, a family) only with the article (الرطبة for
-      Rutba) or four consonants: a short rare name meets thousands of Arabic words;
+      Rutba), four consonants, or two long vowels written where the Latin has them
+      (ياسوج, Yasuj; زودان, Zudan): a short rare name meets thousands of Arabic words;
     * two consonants (Raqqa, Gaza, Daraa, Daesh) only for a written place or organisation;
+    * never a word Arabic or Persian writes a thousand times more often than English and
+      French write the name (``EVERYDAY_GAP``: السبيل, "the way", is not Sebil);
     * never an everyday Arabic word (وزير, "minister", is not Wazir), unless the name is
-      famous (Mosul, Baghdad, Gaza), whose Arabic form is frequent for the same reason —
-      and with two consonants only as the bare word (اللقاء, "the meeting", is not Lice;
-      وزارة, "ministry", is not Zara);
+      famous (Mosul, Baghdad, Gaza), or written (Jeddah, Makkah, Tabriz) and the Arabic
+      word not far more frequent than it (``NAME_GAP``): their Arabic forms are frequent
+      for the same reason — and with two consonants only as the bare word (اللقاء, "the
+      meeting", is not Lice; وزارة, "ministry", is not Zara);
     * with three consonants or fewer, an ʿayn or hamza the skeleton dropped must be written
       in the Latin (``_ayn_written``: مسؤول, "official", is not Mosul).
     """
@@ -165,15 +172,44 @@ def _arabic_alone_ok(word: Token, term_token: TermToken, kind: str) -> bool:
     if size < 2 or (size == 2 and kind not in ("place", "org")) or not same:
         return False
     written = is_written_name(key)
-    if not written and (size == 2 or (size < 4 and not any(r.article for r in same))):
+    if not written and (size == 2 or (size < 4 and not any(
+            r.article or _long_vowels(r) >= 2 for r in same))):
+        return False
+    gap = arabic_zipf(word.raw) - zipf(key)
+    if gap >= EVERYDAY_GAP:
         return False
     if is_arabic_common(word.raw):
-        if not is_famous(key):
+        if not (is_famous(key) or (written and gap < NAME_GAP)):
             return False
         same = [r for r in same if size > 2 or r is word.form]
         if not same:
             return False
+    if size == 2:  # a vowel pair of the Latin is a letter in Arabic: حل is not Hail (حائل)
+        same = [r for r in same if _pairs_written(r, form)]
     return size >= 4 or any(_ayn_written(r, form) for r in same)
+
+
+def _pairs_written(arabic: Form, latin: Form) -> bool:
+    """Every gap where the Latin spelling writes two vowel letters (Hail, Daraa, Daesh)
+    holds a letter in the Arabic word (ا و ي, ʿayn or hamza): with two consonants that is
+    most of what tells the name from the thousands of words that share them."""
+    ar_slots, la_slots = arabic.vowels, latin.vowels
+    if ar_slots is None or la_slots is None or len(ar_slots) != len(la_slots):
+        return True
+    return all(a or len(la) < 2 for a, la in zip(ar_slots, la_slots, strict=True))
+
+
+NAME_GAP = 2.5
+"""How much more often (Zipf) Arabic may write an everyday word than English or French
+write a written place's name for the word to be that place: جدة 4.8 / Jeddah 2.8, مكة 4.9 /
+Makkah 2.5, تبريز 4.1 / Tabriz 2.2; وزير ("minister") 5.5 / Wazir 2.3 is too far."""
+
+
+def _long_vowels(form: Form) -> int:
+    """Long vowels (ا و ي) an Arabic reading writes between or after its consonants; they
+    agree with the Latin spelling's vowels (``arabic_vowels_agree``) by the time this is
+    asked, so each is evidence."""
+    return sum(len(slot.replace("^", "").replace("*", "")) for slot in (form.vowels or ()))
 
 
 def _ayn_written(arabic: Form, latin: Form) -> bool:
@@ -181,10 +217,10 @@ def _ayn_written(arabic: Form, latin: Form) -> bool:
     long vowel or a vowel pair for it (داعش: Da*e*sh), not where it writes one short vowel
     or nothing (مسؤول, "official": Mos*u*l). With three consonants or fewer that letter is
     most of the evidence."""
-    if arabic.silent == 0:
-        return True
     ar_slots, la_slots = arabic.vowels, latin.vowels
-    if ar_slots is None or la_slots is None or len(ar_slots) != len(la_slots):
+    if ar_slots is None or not any("*" in slot for slot in ar_slots[1:]):
+        return True  # (a final one counts too: جزء, "part", is not Gaza)
+    if la_slots is None or len(ar_slots) != len(la_slots):
         return False
     after_first = range(1, len(ar_slots))  # an initial alef is not a dropped letter
     return all(len(la_slots[i]) >= 2 for i in after_first if "*" in ar_slots[i])

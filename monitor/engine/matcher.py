@@ -14,6 +14,7 @@ linear time in ``FIELD_CAP``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -222,7 +223,8 @@ class FuzzyMatcher(Matcher):
         result = [(sp_index, pos, 100.0) for sp_index, pos in
                   index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
         form = tok.form
-        fuzzy = form.script != "latin" or tok.cap or tok.upper
+        fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
+            not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
         marked = bool(_TRANSLIT_MARKS.intersection(tok.raw))
         latin = form.script == "latin" and not marked and (
             tok.raw.isascii() or not _is_cyrillic(tok.raw))
@@ -238,10 +240,13 @@ class FuzzyMatcher(Matcher):
                           WRITTEN_ZIPF if is_known_word(form.key) else 0.0)
             floor = written - 0.4 if written >= WRITTEN_ZIPF else None
         keys = {r.key for r in readings(form)} if floor is not None else set()
+        ayn = marked and any(c in "ʿʾ" for c in tok.raw[1:])
         for gid in index.lookup(form, fuzzy, alone=not name):
             if (floor is not None and index.alone_zipf.get(gid, 9.0) < floor
                     and index.groups[gid].form.key not in keys):
                 continue
+            if ayn and not _SHOWS_AYN.search(index.groups[gid].raw):
+                continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             score = self._cmp_group(tok, gid)
             if score > 0:
                 result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
@@ -381,6 +386,8 @@ class FuzzyMatcher(Matcher):
         if lone and (missing or min(s for _, s in got.values()) < 100) and \
                 inside_longer_name(toks, first, last):
             return None  # "Maaret al-Numan" is not Mareth; "Kassem Kassab" not Kassab Group
+        if lone and toks[first].form.script == "arabic" and arabic_person_context(toks, first):
+            return None  # الدكتور بدر عبد العاطي: a minister's given name, not the town Badr
         if sp.term.kind == "person" and len(got) > 1 and not missing and \
                 self._other_persons_name(sp, toks, first, last):
             return None
@@ -476,6 +483,25 @@ def _arabic_words_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: Toke
     return any(is_famous(t.form.key) for t in sp.tokens if not t.stop)
 
 
+_ARABIC_TITLES = frozenset(arabic_plain(w) for w in [
+    "الدكتور", "الرئيس", "الشيخ", "السيد", "السيدة", "اللواء", "العميد", "العقيد", "الفريق",
+    "المشير", "الوزير", "الأمير", "الملك", "المهندس", "الأستاذ", "الحاج", "النائب", "الشهيد",
+    "القائد", "الإمام", "المستشار", "السفير"
+])
+_ARABIC_NAME_PARTICLES = ("عبد", "ابو", "أبو", "بن", "ابن")
+
+
+def arabic_person_context(toks: TokenList, p: int) -> bool:
+    """An Arabic word that Arabic prose shows to be a person's name: a title before it
+    (الدكتور بدر) or a name particle after it (بدر عبد العاطي, ... بن ...). Arabic has no
+    capitals, so these are what says "name" there."""
+    if p > 0 and toks[p].joined and arabic_plain(toks[p - 1].raw) in _ARABIC_TITLES:
+        return True
+    if p + 1 < len(toks) and toks[p + 1].joined:
+        return toks[p + 1].raw.startswith(_ARABIC_NAME_PARTICLES)
+    return False
+
+
 def inside_longer_name(toks: TokenList, first: int, last: int) -> bool:
     """The matched words are joined to another capitalised word (not a title, an acronym,
     or a generic word such as Province or Group): part of a longer name the term is not."""
@@ -517,6 +543,8 @@ def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int
     return got[0][0] + 1
 
 
+_SHOWS_AYN = re.compile(r"[aeiou]{2}|['’ʿʾ`]", re.IGNORECASE)
+_CONTRACTION = re.compile(r"[a-z](?:['’ʼ](?:re|ve|ll|d|m|t)|n['’ʼ]t)$", re.IGNORECASE)
 _TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  # Darʿā, Ḥamāh: a transliterated name
 
 

@@ -94,8 +94,10 @@ def _entity(m: re.Match[str]) -> str:
 # ---------------------------------------------------------------- Latin side
 
 _VOWELS = frozenset("aeiou")
-_DIGRAPHS = (("sch", "x"), ("sh", "x"), ("ch", "x"), ("kh", "H"), ("gh", "g"), ("th", "t"),
-             ("dh", "z"), ("ph", "f"), ("dj", "g"), ("zh", "g"), ("ck", "k"))
+_DIGRAPHS = (("dsch", "g"), ("tsch", "x"), ("sch", "x"), ("sh", "x"), ("ch", "x"), ("kh", "H"),
+             ("gh", "g"), ("th", "t"), ("dh", "z"), ("ph", "f"), ("dj", "g"), ("zh", "g"),
+             ("ck", "k"))
+_FRENCH_MUTE_E = re.compile(r"[aeiou](?:[bdfklmnrstz]|ss)e$")
 _DIGRAPH_RE = re.compile("|".join(d for d, _ in _DIGRAPHS))
 _DIGRAPH_MAP = dict(_DIGRAPHS)
 _SINGLE = str.maketrans({"q": "k", "c": "k", "j": "g"})
@@ -110,6 +112,8 @@ def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...
     """(skeleton, vowel groups, ends-in-vowel) of a lower-case ASCII key."""
     if not keep_h and len(base) > 3 and base.endswith("h") and base[-2] in "ae":
         base = base[:-1]
+    elif len(base) >= 5 and _FRENCH_MUTE_E.search(base):
+        base = base[:-1]  # French writes a mute -e: Yassine = Yassin, Imane = Iman
     s = _DIGRAPH_RE.sub(lambda m: _DIGRAPH_MAP[m.group()], base).translate(_SINGLE)
     cons: list[str] = []
     slots: list[str] = []
@@ -117,9 +121,15 @@ def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...
     n = len(s)
     for i, ch in enumerate(s):
         vowel_like = ch in _VOWELS or (ch in "yw" and i > 0)
-        if ch in "iy" and 0 < i < n - 1 and s[i + 1] in "aou" and (
+        if ch == "y" and cons and cur.endswith("I") and s[i - 1] == "i" and i < n - 1 and \
+                s[i + 1] in "aoue":
+            cur = cur[:-1]  # Ziyad = Ziad: the i before a glide is the glide
+        if ch in "iy" and 0 < i < n - 1 and (
+                s[i + 1] in "aou" or (ch == "y" and s[i + 1] == "e")) and (
                 s[i - 1] not in _VOWELS or (ch == "y" and s[i - 1] in "ie")):
-            vowel_like = False  # Sharia, Syria, Sulaimaniyah: a glide, written ي in Arabic
+            # Sharia, Syria, Sulaimaniyah, Mohammadiyeh, Maryem: a glide, written ي in
+            # Arabic (so the -iyeh of a place is not the -i of a family: al-Muhammadi)
+            vowel_like = False
             ch = "y"
         elif ch == "w" and 0 < i < n - 1 and s[i + 1] in _VOWELS:
             vowel_like = False  # Marwan, Raqqawi: a consonant, written و in Arabic
@@ -239,10 +249,15 @@ def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] |
         return True
     if latin[0] and not arabic[0]:
         return False  # Latin begins with a vowel, Arabic with a consonant: Eslam is not سلام
+    if arabic[0] and "*" in arabic[0] and not latin[0]:
+        return False  # an initial ʿayn is a vowel in Latin (عادل: Adil): العادل is not Dail
     for ar, la in zip(arabic, latin, strict=True):
         if "^" in ar:  # a word-initial alef stands for a vowel the Latin must begin with
             if not la:
                 return False  # أقبل ("I accept") is not Kabul; إكس is not Kais
+            # and a long vowel written after it says which: ایران (Iran) is not Oran
+            if any(not _AR_AGREES[c] & set(la) for c in ar if c in _AR_AGREES):
+                return False
             continue
         if "*" in ar:
             continue

@@ -26,8 +26,35 @@ _LONG_VOWEL_MAP = {"ee": "i", "ii": "i", "uu": "u", "aa": "a"}
 
 
 def _plain(key: str) -> str:
-    """Key with letter classes merged and long-vowel digraphs shortened (Qeed = Qid)."""
+    """Key with letter classes merged, German digraphs read as English (Nadschi = Naji)
+    and long-vowel digraphs shortened (Qeed = Qid)."""
+    if "sch" in key:
+        key = key.replace("dsch", "j").replace("tsch", "ch").replace("sch", "sh")
     return _LONG_VOWELS.sub(lambda m: _LONG_VOWEL_MAP[m.group()], key.translate(_LETTER_CLASSES))
+
+_INITIAL = re.compile(r"^(?:dsch|tsch|sch|sh|ch|dj|[aeiouy])")
+_INITIAL_CLASS = {"dsch": "j", "dj": "j", "tsch": "ch", "sch": "sh", "ch": "sh"}
+
+
+def _initial(key: str) -> str:
+    """A word's first sound for the few-consonant rule: Chami = Shami, Djamal = Jamal,
+    and any vowel (checked by the vowel groups: Eman = Iman, Oumer = Umer); Kim is still
+    not Qaim."""
+    m = _INITIAL.match(key)
+    if m is None:
+        return key[:1]
+    head = m.group()
+    return "V" if head in "aeiouy" else _INITIAL_CLASS.get(head, head)
+
+
+def _same_vowel_count(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
+    """Vowel groups of equal size, a repeated letter counted once (Kout = Kut, Deraa =
+    Daraa): a one-word name of two consonants is mostly its vowels, and an added one
+    makes another word (Saul is not Sal, Hatay not Hatta)."""
+    if a is None or b is None:
+        return True
+    return all(len(set(x)) == len(set(y)) for x, y in zip(a, b, strict=False))
+
 
 def _typo_budget(n: int) -> int:
     return 0 if n < MIN_TYPO_LEN else (1 if n < 10 else 2)
@@ -79,7 +106,8 @@ def _compare_one(t: Form, u: Form, tok: TermToken, known: set[str]) -> float:
         sim = Indel.normalized_similarity(_plain(t.key), _plain(u.key))
         short = len(u.skel) <= 2  # few consonants: Doha is not Dukhaa, Kim is not Qaim
         if vowels_compatible(t.vowels, u.vowels) and not (short and (
-                t.key[0] != u.key[0] or sim < 0.6)):
+                _initial(t.key) != _initial(u.key) or sim < 0.6
+                or (not multiword and not _same_vowel_count(t.vowels, u.vowels)))):
             return 80.0 + 20.0 * sim
     if (t.script == "latin" and u.script == "latin" and t.key not in known
             and not t.key.startswith(u.key) and not u.key.startswith(t.key)):  # Anbari
