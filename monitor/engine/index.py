@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from monitor.engine.countries import is_country_or_proper_place
 from monitor.engine.names import (
@@ -23,6 +24,7 @@ from monitor.engine.names import (
     HONORIFICS,
     NAME_STOPWORDS,
     ORG_GENERIC,
+    ORG_PREFIXES,
     canonical_given_name,
 )
 from monitor.engine.normalize import IGNORABLE, Form, readings, strong_readings
@@ -148,9 +150,11 @@ def _forms_of(term: Term) -> list[tuple[str, bool]]:
     return list(dict.fromkeys(out))
 
 
-def deletions(key: str) -> set[str]:
-    """The key and every string one character shorter (SymSpell deletion-1 neighbourhood)."""
-    return {key} | {key[:i] + key[i + 1:] for i in range(len(key))}
+@lru_cache(maxsize=100_000)
+def deletions(key: str) -> frozenset[str]:
+    """The key and every string one character shorter (SymSpell deletion-1 neighbourhood);
+    cached, as three look-ups (anchors, family names, neighbours) ask it per new word."""
+    return frozenset([key, *(key[:i] + key[i + 1:] for i in range(len(key)))])
 
 
 Posting = tuple[int, int]  # (spelling index, token position)
@@ -195,7 +199,13 @@ class TermIndex:
         self.known_keys: set[str] = set()
         self.family_keys: dict[str, set[int]] = defaultdict(set)
         self.family_postings: dict[int, list[int]] = {}  # family group -> spellings
+        # Every group (not only anchors) by the keys ``similarity.compare`` can match on,
+        # and per anchor posting the groups of the spelling's other words that must be
+        # near it: see ``near_groups`` and ``needs``.
+        self.all_keys: dict[str, set[int]] = defaultdict(set)
+        self.needs: dict[Posting, frozenset[int]] = {}
         self._build()
+        self._build_neighbours()
 
     def _share_surnames(self) -> None:
         """A bare surname shared by several persons of one watchlist ("Assad" for Bashar,
@@ -238,6 +248,67 @@ class TermIndex:
                 self.postings[gid].append((sp.index, pos))
             if sp.surname_ok and not sp.term.short:
                 self._post_family(sp)
+
+    def _build_neighbours(self) -> None:
+        """Index every group under each key by which a text word may compare equal to it
+        (key, canonical given name, plural, skeleton, deletion-1 neighbours), and record,
+        for each anchor posting of a person's name of several words, the groups of its
+        other words: such a name is a mention only with two of its words found, so an
+        anchor hit with none of them near costs a set test instead of a verification."""
+        for gid, tok in enumerate(self.groups):
+            for r in strong_readings(tok.form):
+                keys = [r.key, "~s:" + r.key]
+                if tok.canon is not None:
+                    keys.append("~canon:" + tok.canon)
+                if r.skel:
+                    keys.append("~skel:" + r.skel)
+                if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
+                    keys.extend("~del:" + d for d in deletions(r.key))
+                for key in keys:
+                    self.all_keys[key].add(gid)
+        for postings in self.postings:
+            for sp_index, pos in postings:
+                sp = self.spellings[sp_index]
+                if len(sp.tokens) < 2 or not self._needs_two_words(sp, pos):
+                    continue
+                other = [self.group_of[sp_index][i] for i in range(len(sp.tokens)) if i != pos]
+                if any(len(self.groups[g].form.key) >= 10 for g in other):
+                    continue  # two typos allowed: deletion-1 keys would not find them
+                self.needs[(sp_index, pos)] = frozenset(other)
+
+    @staticmethod
+    def _needs_two_words(sp: Spelling, pos: int) -> bool:
+        """Is a match of this spelling's word ``pos`` alone always rejected? A person's,
+        unless the analyst made the family name stand alone (``short``); an organisation's
+        or place's, when another of its words is distinctive (``context.partial_org_ok``
+        lets only generic words be missing)."""
+        if sp.term.kind == "person":
+            return not sp.term.short
+        return any(not t.stop and (not t.generic or t.form.key in ORG_PREFIXES)
+                   for i, t in enumerate(sp.tokens) if i != pos)
+
+    def near_groups(self, form: Form) -> set[int]:
+        """Every group this text word may compare equal to: a superset of the groups
+        ``similarity.compare`` scores above zero (keys, plural s, canonical given name,
+        skeleton, one edit)."""
+        found: set[int] = set()
+        get = self.all_keys.get
+        for r in readings(form):
+            keys = [r.key, r.key + "s"]
+            if r.key.endswith("s"):
+                keys.append("~s:" + r.key[:-1])
+            canon = canonical_given_name(r.key)
+            if canon is not None:
+                keys.append("~canon:" + canon)
+            if r.skel:
+                keys.append("~skel:" + r.skel)
+            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
+                keys.extend("~del:" + d for d in deletions(r.key))
+            for key in keys:
+                hit = get(key)
+                if hit:
+                    found.update(hit)
+        return found
 
     def _post_family(self, sp: Spelling) -> None:
         """A person's family name, found only in an item that names them in full: indexed

@@ -50,11 +50,14 @@ from monitor.engine.wordlists import (
     is_famous,
     is_known_word,
     latin_common,
+    preload,
     zipf,
 )
 from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
+# (spelling, word position, score, groups of which one must be near, or None)
+Candidate = tuple[int, int, float, frozenset[int] | None]
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -88,9 +91,10 @@ class FuzzyMatcher(Matcher):
         self.watchlists = tuple(watchlists)
         self.index = TermIndex(self.watchlists)
         self._by_name = {wl.name: wl for wl in self.watchlists}
-        self._cand_cache: dict[str, list[tuple[int, int, float]]] = {}
+        self._cand_cache: dict[str, list[Candidate]] = {}
         self._fam_cache: dict[str, list[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
+        self._near_cache: dict[str, set[int]] = {}
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
         )
@@ -202,7 +206,13 @@ class FuzzyMatcher(Matcher):
                 families.append((name, p, fam))
             if work is not None:
                 work[0] += len(cands)
-            for sp_index, pos, score in cands:
+            around: set[int] | None = None
+            for sp_index, pos, score, need in cands:
+                if need is not None:
+                    if around is None:
+                        around = self._near(toks, p)
+                    if need.isdisjoint(around):
+                        continue  # none of the name's other words is near: cannot be it
                 sp = self.index.spellings[sp_index]
                 got = (self._align_exact(sp, toks, p) if sp.exact
                        else self._align(sp, pos, p, score, toks))
@@ -214,14 +224,37 @@ class FuzzyMatcher(Matcher):
                     out.append(f)
         return out
 
-    def _candidates(self, tok: Token) -> list[tuple[int, int, float]]:
+    def _near(self, toks: TokenList, p: int) -> set[int]:
+        """Groups the words around word p may be: as far as ``_align`` may reach for a
+        name's second word (loose articles skipped, then two words: a patronymic and the
+        word itself)."""
+        out: set[int] = set()
+        for step in (-1, 1):
+            q, words = p + step, 0
+            while 0 <= q < len(toks) and words < 2:
+                raw = toks.raws[q]
+                form = toks.form(q)
+                groups = self._near_cache.get(raw)
+                if groups is None:
+                    groups = self.index.near_groups(form)
+                    if len(self._near_cache) > _CACHE_LIMIT:
+                        self._near_cache.clear()
+                    self._near_cache[raw] = groups
+                out |= groups
+                if form.key not in _LOOSE_ARTICLES:
+                    words += 1
+                q += step
+        return out
+
+    def _candidates(self, tok: Token) -> list[Candidate]:
         """(spelling, position, score) of every anchor this word matches; cached per word."""
         cached = self._cand_cache.get(tok.raw)
         if cached is not None:
             return cached
         index = self.index
-        result = [(sp_index, pos, 100.0) for sp_index, pos in
-                  index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
+        result: list[Candidate] = [(sp_index, pos, 100.0, None) for sp_index, pos in
+                                   index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
+        needs = index.needs
         form = tok.form
         fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
             not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
@@ -249,7 +282,8 @@ class FuzzyMatcher(Matcher):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             score = self._cmp_group(tok, gid)
             if score > 0:
-                result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
+                result.extend((sp_index, pos, score, needs.get((sp_index, pos)))
+                              for sp_index, pos in index.postings[gid])
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
         self._cand_cache[tok.raw] = result
@@ -599,4 +633,5 @@ def _resolve(found: list[Found]) -> list[Found]:
 
 def compile_watchlists(watchlists: Sequence[Watchlist]) -> FuzzyMatcher:
     """Compile watchlists into one matcher (costly once, then cheap per item)."""
+    preload()
     return FuzzyMatcher(watchlists)

@@ -102,6 +102,10 @@ class TokenList(Sequence[Token]):
             self._built[i] = tok
         return tok
 
+    def form(self, i: int) -> Form:
+        """Word i's normalised form, without building its Token."""
+        return self._forms.get(i) or token_form(self.raws[i])
+
     def end(self, i: int) -> int:
         return self._ends.get(i) or self.ms[i].end()
 

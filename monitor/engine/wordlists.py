@@ -14,6 +14,8 @@ Lists are loaded once, on first use (about 0.3 s), when the first matcher is com
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from functools import cache, lru_cache
 
@@ -47,10 +49,68 @@ def arabic_common() -> frozenset[str]:
     return frozenset(arabic_plain(w) for w in words)
 
 
+@cache
+def _frequencies(lang: str) -> dict[str, float]:
+    return wordfreq.get_frequency_dict(lang)
+
+
+ARABIC_ZIPF_FLOOR = 3.0  # below this ``arabic_zipf`` says 0: no guard asks finer
+
+
+@cache
+def _arabic_frequent() -> dict[str, float]:
+    """Arabic and Persian words written at least once per million words, with their Zipf
+    value: the only ones the frequency guards ask about (``EVERYDAY_GAP`` needs 3.0 or
+    more), kept instead of both full lists (about 70 MB less resident)."""
+    out: dict[str, float] = {}
+    for lang in ("ar", "fa"):
+        for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
+            z = round(9 - i / 100, 2)  # wordfreq's buckets are centibels
+            if z < ARABIC_ZIPF_FLOOR:
+                break
+            for word in bucket:
+                out[word] = max(out.get(word, 0.0), z)
+    return out
+
+
+def preload() -> None:
+    """Load every list now (about a second, once per process): a matcher is compiled at
+    start and on each watchlist reload, and the first Arabic item must not pay for the
+    Arabic and Persian lists while the others wait behind it. Then let wordfreq drop its
+    full per-language lists: what the guards need is kept here in compact form."""
+    if _arabic_frequent.cache_info().currsize:
+        return
+    for lang in ("en", "fr"):
+        _frequencies(lang)
+    arabic_common()
+    arabic_function()
+    latin_common()
+    _arabic_frequent()
+    wordfreq.get_frequency_list.cache_clear()
+
+
+_MARKS = re.compile(r"[\u064b-\u065f\u0670\u0640]")  # harakat, superscript alef, tatweel
+
+
+def _zipf(word: str, lang: str) -> float:
+    """``wordfreq.zipf_frequency`` as a dictionary look-up (same list, same rounding,
+    about a hundred times faster; a cold matcher asks it for thousands of words). Keys
+    are the normaliser's lower-case ASCII words; anything else (digits: "g7", "cop28")
+    is no word of the lists and counts 0."""
+    if not (word.isascii() and word.isalpha() and word.islower()):
+        return 0.0
+    freq = _frequencies(lang).get(word)
+    if not freq:
+        return 0.0
+    freq = round(freq, math.floor(-math.log(freq, 10)) + 3)
+    return round(math.log(freq, 10) + 9, 2)
+
+
 @lru_cache(maxsize=100_000)
 def arabic_zipf(word: str) -> float:
-    """How often Arabic or Persian text writes this word as written (Zipf scale)."""
-    return max(wordfreq.zipf_frequency(word, "ar"), wordfreq.zipf_frequency(word, "fa"))
+    """How often Arabic or Persian text writes this word as written (Zipf scale; 0 below
+    ``ARABIC_ZIPF_FLOOR``), diacritics and tatweel aside as wordfreq reads them."""
+    return _arabic_frequent().get(_MARKS.sub("", unicodedata.normalize("NFKC", word)), 0.0)
 
 
 EVERYDAY_GAP = 3.0
@@ -100,7 +160,7 @@ def latin_common() -> frozenset[str]:
 def zipf(key: str) -> float:
     """How often English or French text writes this word (wordfreq's Zipf scale: 3 is once
     in a million words, 0 never)."""
-    return max(wordfreq.zipf_frequency(key, "en"), wordfreq.zipf_frequency(key, "fr"))
+    return max(_zipf(key, "en"), _zipf(key, "fr"))
 
 
 FAMOUS_ZIPF = 3.2  # about once in every 600,000 words of English or French text
