@@ -22,20 +22,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor import metrics
 from monitor import server as http_server
 from monitor.config import Config, SourceConfig
-from monitor.errors import MonitorError, Problem
+from monitor.datadir import open_paired
+from monitor.errors import MonitorError, Problem, StoreError
 from monitor.health import health, queue_depths
 from monitor.models import Alert
 from monitor.notify.build import build_notifiers
 from monitor.notify.outbox import Outbox, TokenBucket
 from monitor.poller import Poller
 from monitor.queue.base import Queue
-from monitor.queue.sqlite import SqliteQueue
 from monitor.sources.base import Source
 from monitor.sources.fetch import Fetcher, FetchLimits
 from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS, JsonApiSource
+from monitor.sources.parsing import ParseLimits
 from monitor.sources.rss import RssSource
 from monitor.stages import intake_batch, match_batch
-from monitor.store import open_store
 from monitor.store.base import Store
 from monitor.watchset import WatchlistSet
 
@@ -44,25 +44,29 @@ log = logging.getLogger("monitor")
 STAGES = ("match", "deliver", "reload")
 
 
-def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits) -> Source:
+def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits,
+                parse: ParseLimits | None = None) -> Source:
     title = sc.title or ""
     if sc.type == "gdelt":
         return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or GDELT_ITEMS,
                              fields=sc.fields or GDELT_FIELDS, limits=limits,
-                             max_items=sc.max_items, title=title)
+                             max_items=sc.max_items, title=title, parse_limits=parse)
     if sc.type == "json":
         return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or "", fields=sc.fields or {},
-                             limits=limits, max_items=sc.max_items, title=title)
-    return RssSource(sc.name, sc.url, fetcher, limits=limits, max_items=sc.max_items, title=title)
+                             limits=limits, max_items=sc.max_items, title=title,
+                             parse_limits=parse)
+    return RssSource(sc.name, sc.url, fetcher, limits=limits, max_items=sc.max_items, title=title,
+                     parse_limits=parse)
 
 
 class App:
     def __init__(self, config: Config, *, once: bool = False) -> None:
         self.config = config
         self.once = once
-        self.store: Store = open_store(config)
-        self.queue: Queue = SqliteQueue(config.resolve(config.queue.path),
-                                        durability=config.store.durability)
+        # The data directory's lock, then the store and the queue, checked to be a pair.
+        self.datadir, store, queue = open_paired(config)
+        self.store: Store = store
+        self.queue: Queue = queue
         self.notifiers, self.plans = build_notifiers(config)
         self.plan_of = {p.name: p for p in self.plans}
         self.watchlists = WatchlistSet(config.rule_paths, [n.name for n in config.notifiers])
@@ -78,6 +82,7 @@ class App:
             total_deadline=f.total_deadline, max_wire_bytes=f.max_bytes,
             max_decoded_bytes=f.max_bytes, max_redirects=f.max_redirects,
             allow_private=f.allow_private)
+        self.parse_limits = ParseLimits(budget=f.parse_budget)  # parsing runs off the loop
         self.work = asyncio.Event()  # items were queued: match now
         self.deliver = asyncio.Event()  # alerts were stored: deliver now
         self.stop = asyncio.Event()
@@ -123,8 +128,9 @@ class App:
         ``delivery.drain_timeout``; what is left stays queued for the next run."""
         sources = [sc for sc in self.config.sources if sc.enabled]
         async with Fetcher() as fetcher:
-            await asyncio.gather(*(self.poller.poll(make_source(sc, fetcher, self.limits), sc)
-                                   for sc in sources))
+            await asyncio.gather(*(
+                self.poller.poll(make_source(sc, fetcher, self.limits, self.parse_limits), sc)
+                for sc in sources))
         for sc in sources:
             await asyncio.to_thread(self.store.set_next_poll, sc.name, None)
         deadline = time.monotonic() + self.config.delivery.drain_timeout
@@ -169,7 +175,7 @@ class App:
                                         EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
             now = datetime.now(UTC)
             for i, sc in enumerate(sources):
-                source = make_source(sc, fetcher, self.limits)
+                source = make_source(sc, fetcher, self.limits, self.parse_limits)
                 first = now + timedelta(seconds=0.1 * i)
                 self.scheduler.add_job(
                     self._poll_job, "interval", seconds=sc.interval, jitter=sc.jitter_seconds,
@@ -226,7 +232,10 @@ class App:
             self.beat("match")
             try:
                 _, alerts = await asyncio.to_thread(self.match_all)
-            except Exception as exc:  # a full disk or a locked database must not end the loop
+            except StoreError as exc:  # said once by the store (storage_failing); retried
+                log.debug("match_loop_store_error error=%r (retrying in 1 s)", str(exc))
+                alerts = 0
+            except Exception as exc:  # nothing must end the loop
                 log.error("match_loop_error error=%r (retrying in 1 s)", str(exc),
                           exc_info=not isinstance(exc, MonitorError))
                 alerts = 0
@@ -241,6 +250,8 @@ class App:
             self.beat("deliver")
             try:
                 await self.outbox.run_due(self.stop)
+            except StoreError as exc:  # said once by the store (storage_failing); retried
+                log.debug("outbox_store_error error=%r (retrying)", str(exc))
             except Exception as exc:  # the same: log, wait, try again
                 log.error("outbox_error error=%r (retrying)", str(exc),
                           exc_info=not isinstance(exc, MonitorError))
@@ -322,4 +333,5 @@ class App:
         self.outbox.close()
         self.queue.close()
         self.store.close()
+        self.datadir.release()
 

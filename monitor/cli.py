@@ -1,7 +1,8 @@
 """Command line: parse, dispatch to ``monitor.commands.<name>``, map errors to exit codes.
 
 Exit codes: 0 success; 1 invalid config or watchlists (``check``, and ``run`` at
-start-up); 2 bad command-line usage; 3 a required service (queue, store) unreachable.
+start-up); 2 bad command-line usage; 3 a required service (queue, store) unreachable or
+unusable (damaged, not a pair), or the data directory held by another daemon.
 Each command lives in its own module and is imported only when it runs, so ``monitor
 --help`` and ``monitor check`` never pay for the daemon's imports.
 """
@@ -97,6 +98,31 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="create or upgrade the store and queue schema")
     _config_arg(upgrade)
     upgrade.set_defaults(func="admin:cmd_db_upgrade")
+    db_check = db_sub.add_parser(
+        "check", help="integrity-check the store and queue; do they belong together?",
+        description="Run PRAGMA integrity_check on each SQLite file and say whether the "
+                    "store and the queue are a pair. Read-only, safe beside a running "
+                    "daemon; exit 1 when something is wrong.")
+    _config_arg(db_check)
+    db_check.set_defaults(func="admin:cmd_db_check")
+    recover = db_sub.add_parser(
+        "recover", help="pair a store and a queue again after one was lost or replaced",
+        description="After queue.db was deleted, damaged or replaced: queue the items seen "
+                    "since the last matched one (or since --since) for matching again, and "
+                    "pair the queue with the store. After the store was lost: with "
+                    "--new-store, keep a new store whose sources are polled once now to mark "
+                    "their feeds' current items seen. Refused while a daemon runs.")
+    _config_arg(recover)
+    recover.add_argument("--since", help="queue the items seen since then: 30m, 2h, 7d, or a "
+                                         "time such as 2025-01-31T12:00 (UTC); 0 queues none "
+                                         "(default: from the last matched item)")
+    recover.add_argument("--new-store", action="store_true",
+                         help="the store is lost: keep the new, empty one and prime every "
+                              "source now (its current items do not alert)")
+    recover.add_argument("--backfill", default="0",
+                         help="with --new-store: still alert items published within this "
+                              "window, e.g. 1h (default: 0, none)")
+    recover.set_defaults(func="admin:cmd_db_recover")
 
     status = sub.add_parser("status", help="sources, queues, outbox and watchlists at a glance")
     _config_arg(status)

@@ -161,6 +161,8 @@ class FetchConfig(_Strict):
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0, le=20)
     allow_private: bool = False
+    # Wall time one poll's parse may take in a parser worker before it is stopped.
+    parse_budget: Duration = 10.0
 
 
 class QueueConfig(_Strict):

@@ -6,6 +6,8 @@
     │   └── FetchRejected    the fetch layer refused a response (size, encoding, address, XML)
     ├── NotifyError          a send failed; ``retryable`` / ``retry_after`` / ``ambiguous``
     └── ServiceUnavailable   a queue or store cannot be reached (exit code 3 at start-up)
+        └── StoreError       a read or write of the store or a queue failed (disk full, I/O
+                             error, locked past the busy timeout, connection lost)
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class SourceError(MonitorError):
 class FetchRejected(SourceError):
     """The fetch layer refused a response; ``reason`` is a short machine-readable word
     (``max_bytes``, ``encoding``, ``deadline``, ``blocked_address``, ``scheme``,
-    ``too_many_redirects``, ``xml_entities``, ``http_status``)."""
+    ``too_many_redirects``, ``xml_entities``, ``http_status``, ``parse_budget``)."""
 
     def __init__(self, reason: str, message: str, *, retryable: bool = True) -> None:
         self.reason = reason
@@ -80,3 +82,14 @@ class NotifyError(MonitorError):
 
 class ServiceUnavailable(MonitorError):
     """A required queue or store cannot be reached."""
+
+
+class StoreError(ServiceUnavailable):
+    """A storage operation failed: the one type SQLite's and psycopg's operational errors
+    become at the store's edge (``monitor.sqlite_util``, ``monitor.store.postgres``).
+
+    A ServiceUnavailable, because that is what it means to the caller: the data cannot be
+    recorded now, so a command exits 3 and the daemon's health says ``failing``; the loops
+    keep their schedule and try again. Errors that are bugs (a constraint or a malformed
+    statement) are not translated: they stay crashes with a traceback.
+    """

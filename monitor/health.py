@@ -7,8 +7,9 @@ Three words, chosen for what an orchestrator and an operator should do about the
   broken, a destination failing again and again, alerts dead or skipped because a notifier
   is off, a watchlist file rejected), but restarting the process would not help, so
   ``/readyz`` stays 200: a broken feed must never get a pod restarted.
-* ``failing``: the store or the queue cannot be reached; nothing can be recorded, so
-  ``/readyz`` is 503.
+* ``failing``: the store or the queue cannot be reached or written (a file gone or
+  replaced, a full disk, an I/O error: any ``StoreError`` until a write succeeds again);
+  nothing can be recorded, so ``/readyz`` is 503.
 
 Never contains a secret: names, counts, times and error texts (redacted where made).
 """
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.config import Config
+from monitor.errors import MonitorError
 from monitor.notify.build import NotifierPlan
 from monitor.queue.base import ALERTS, ITEMS, Queue
 from monitor.store.base import DEAD, SKIPPED, SourceState, Store
@@ -60,17 +62,31 @@ def health(config: Config, store: Store, queue: Queue, plans: Sequence[NotifierP
            watchlists: dict[str, Any]) -> dict[str, Any]:
     """The health document (see the module docstring). ``watchlists`` is the view of the
     set in force (``WatchlistSet.view()``), from the daemon or loaded by ``status``."""
+    down = unreachable(store, queue)
     try:
         report = _report(config, store, queue, plans, watchlists)
     except Exception as exc:  # the store or queue itself is what is broken
         return {"status": "failing", "time": time.time(),
-                "reasons": [f"store or queue unreachable: {exc}"],
+                "reasons": down or [f"store or queue unreachable: {exc}"],
                 "sources": {}, "queues": {}, "deliveries": {}, "destinations": {},
                 "watchlists": watchlists}
     reasons = _reasons(report)
-    report["status"] = "degraded" if reasons else "ok"
-    report["reasons"] = reasons
+    report["status"] = "failing" if down else "degraded" if reasons else "ok"
+    report["reasons"] = down + reasons
     return report
+
+
+def unreachable(store: Store, queue: Queue) -> list[str]:
+    """Why the store or the queue cannot be used now: their ``ping`` (which also raises
+    while a storage fault lasts, see ``monitor.storefault``), or nothing."""
+    reasons = []
+    for name, ping in (("store", store.ping), ("queue", queue.ping)):
+        try:
+            ping()
+        except Exception as exc:  # whatever the driver raises, the answer is "failing"
+            text = str(exc) if isinstance(exc, MonitorError) else f"{type(exc).__name__}: {exc}"
+            reasons.append(f"{name}: {text}")
+    return reasons
 
 
 def _report(config: Config, store: Store, queue: Queue, plans: Sequence[NotifierPlan],

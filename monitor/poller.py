@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from monitor import metrics
 from monitor.config import Config, SourceConfig
-from monitor.errors import FetchRejected, MonitorError, SourceError
+from monitor.errors import FetchRejected, MonitorError, SourceError, StoreError
 from monitor.queue.base import Queue
 from monitor.sources.base import Source
 from monitor.stages import Polled, poll
@@ -86,12 +86,18 @@ class Poller:
         try:
             failures = await asyncio.to_thread(self.store.record_poll, source.name,
                                                cursor=None, error=error, items=0)
+        except StoreError as store_exc:  # the store said so once (storage_failing)
+            log.debug("poll_record_failed source=%s error=%r", source.name, str(store_exc))
+            failures = 1
         except Exception as store_exc:  # a storage error must not end the poll job
             log.error("poll_record_failed source=%s error=%r", source.name, str(store_exc))
             failures = 1
-        delay = backoff_delay(sc.interval, failures, self.config.scheduler.backoff_max)
+        # Storage failing is not the source's fault: keep its schedule (no backoff), so
+        # the first poll after the fault clears is at most one interval away.
+        delay = None if isinstance(exc, StoreError) else backoff_delay(
+            sc.interval, failures, self.config.scheduler.backoff_max)
         retryable = exc.retryable if isinstance(exc, SourceError) else True
-        when = "" if self.once else f" next_poll={delay:.0f}s"
+        when = "" if self.once else f" next_poll={sc.interval if delay is None else delay:.0f}s"
         if crashed:
             log.error("poll_crashed source=%s error=%r failures=%d%s", source.name, error,
                       failures, when, exc_info=exc)

@@ -7,15 +7,31 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from monitor import failpoints
 from monitor.errors import ServiceUnavailable
+from monitor.storefault import Fault
+
+#: sqlite3 errors that are bugs in our SQL or data, not the storage failing: never
+#: translated into StoreError, so they keep their traceback.
+_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError,
+         sqlite3.NotSupportedError)
 
 
 class SqliteDb:
     """A serialised connection. ``durability='full'`` survives power loss (slower);
-    ``normal`` (WAL + synchronous=NORMAL) survives a crash of the process."""
+    ``normal`` (WAL + synchronous=NORMAL) survives a crash of the process, and its
+    ``tx(durable=True)`` transactions survive an OS crash or power loss too.
+
+    Storage errors (``sqlite3.OperationalError`` and the like: disk full, I/O error, locked
+    past the busy timeout) leave ``tx``, ``read`` and ``query`` as ``StoreError``, reported
+    once to ``self.fault`` (see ``monitor.storefault``)."""
+
+    #: ``tx(durable=True)`` switches to synchronous=FULL under ``durability: normal``.
+    #: Only bench/faults.py turns this off, to measure what it costs and what it saves.
+    durable_writes = True
 
     def __init__(self, path: Path, *, durability: str = "normal", busy_timeout: float = 30.0):
         self.path = path
@@ -33,12 +49,15 @@ class SqliteDb:
             raise ServiceUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
         self.identity = (st.st_dev, st.st_ino)
         self.lock = threading.RLock()
+        self.durability = durability
+        self.fault = Fault(str(path))
 
     def ping(self, timeout: float = 5.0) -> None:
         """Raise ServiceUnavailable unless the file we opened is still at ``path`` and
         answers a read. A deleted or replaced file keeps working through our open handle,
         which is exactly the danger: everything written from then on is lost at restart.
         """
+        self.fault.check()
         try:
             st = os.stat(self.path)
         except OSError as exc:
@@ -58,29 +77,73 @@ class SqliteDb:
 
     def add_columns(self, table: str, columns: dict[str, str]) -> None:
         """Add columns a newer version needs to a table an older version created."""
-        with self.lock:
-            have = {str(row[1]) for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        with self.tx() as conn:
+            have = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
             for name, decl in columns.items():
                 if name not in have:
-                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, durable: bool = False,
+           failpoint: str | None = None) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE), so two writers never
-        deadlock on a lock upgrade; rolled back on any error."""
+        deadlock on a lock upgrade; rolled back on any error.
+
+        ``durable``: commit with ``synchronous=FULL`` even under ``durability: normal``:
+        the WAL is fsynced before this returns, and with it every commit before it, so the
+        transaction survives an OS crash or power loss. For the writes a later act depends
+        on (a delivery claimed before it is posted, a post recorded as sent, a message
+        published before the other file records that it was). The setting can only change
+        outside a transaction, so it is switched around this one and switched back.
+
+        ``failpoint``: a ``monitor.failpoints`` name hit inside the transaction.
+        """
+        switch = durable and self.durable_writes and self.durability != "full"
         with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if switch:
+                    self.conn.execute("PRAGMA synchronous=FULL")
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    before = self.conn.total_changes
+                    if failpoint:
+                        failpoints.hit(failpoint)
+                    yield self.conn
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+                finally:
+                    if switch:
+                        with suppress(sqlite3.Error):  # if it stays FULL, it errs safe
+                            self.conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                if isinstance(exc, _BUGS):
+                    raise
+                raise self.fault.failed(exc, write=True) from exc
+            self.fault.succeeded(wrote=self.conn.total_changes > before)
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back (a full disk, an I/O error): nothing to undo.
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads, with storage errors translated as in ``tx``."""
+        with self.lock:
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if isinstance(exc, _BUGS):
+                    raise
+                raise self.fault.failed(exc, write=False) from exc
+            self.fault.succeeded(wrote=False)
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        with self.lock:
-            return list(self.conn.execute(sql, params).fetchall())
+        with self.read() as conn:
+            return list(conn.execute(sql, params).fetchall())
 
     def close(self) -> None:
         with self.lock:

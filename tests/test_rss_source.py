@@ -153,6 +153,19 @@ def test_only_the_newest_items_are_kept_with_a_warning(feed_stub: FeedStub) -> N
     assert any("newest 10 of 60" in w for w in result.warnings)
 
 
+def test_fifty_thousand_entries_are_cut_before_parsing(feed_stub: FeedStub) -> None:
+    """P08: only the first and the last 500 entries reach feedparser (tests/test_bigfeed.py
+    counts them); undated entries keep feed order."""
+    entries = [f"<item><title>S{n}</title><link>http://example.com/{n}</link></item>"
+               for n in range(50_000)]
+    result = poll(feed_stub.serve("/fifty", rss(*entries)))
+    assert [i.title for i in result.items] == [f"S{n}" for n in range(500)]
+    assert result.warnings == [
+        f"source=test url={feed_stub.url('/fifty')}: kept the newest 500 of 50000 items (only "
+        "the first 500 and the last 500 were parsed; max_items is 500)"
+    ]
+
+
 # --- conditional GET -----------------------------------------------------------------------
 
 

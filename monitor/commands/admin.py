@@ -1,4 +1,5 @@
-"""``monitor backtest``, ``alerts retry`` and ``db upgrade``: operator commands on the store."""
+"""``monitor backtest``, ``alerts retry`` and ``db upgrade|check|recover``: operator commands
+on the store and the queue."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import argparse
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from monitor.config import load_config
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.queue.base import Queue
+    from monitor.sources.fetch import FetchLimits
+    from monitor.store.base import Store
 
 log = logging.getLogger("monitor")
 
@@ -104,3 +112,101 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     store = config.store.url.split("@")[-1] if "@" in config.store.url else config.store.url
     print(f"ok: store {store} and queue {queue_path} are at the current schema")
     return EXIT_OK
+
+
+# --- db check / db recover ----------------------------------------------------------------
+def cmd_db_check(args: argparse.Namespace) -> int:
+    """``PRAGMA integrity_check`` of each SQLite file, and whether the store and the queue
+    belong together. Read-only: no lock, safe beside a running daemon; exit 1 on a problem."""
+    from monitor.datadir import check_report
+
+    healthy, lines = check_report(load_config(args.config, require_env=False))
+    for line in lines:
+        print(line)
+    return EXIT_OK if healthy else EXIT_INVALID
+
+
+def cmd_db_recover(args: argparse.Namespace) -> int:
+    """Make the store and the queue a pair again after one was lost, emptied, damaged or
+    replaced; refuses (exit 3) while a daemon holds the data directory."""
+    from monitor.config import parse_backfill
+    from monitor.datadir import DataDir, parse_since, recover
+
+    config = load_config(args.config, require_env=False)
+    try:
+        since = parse_since(args.since) if args.since else None
+        backfill = parse_backfill(args.backfill)
+    except ValueError as exc:
+        print(f"monitor db recover: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.backfill != "0" and not args.new_store:
+        print("monitor db recover: --backfill goes with --new-store", file=sys.stderr)
+        return EXIT_USAGE
+    data = DataDir(config)
+    data.lock("recover")
+    try:
+        done = recover(config, data, since=since, new_store=args.new_store,
+                       prime=lambda store, queue: _prime(config, store, queue, backfill))
+    finally:
+        data.release()
+    if done.refused:
+        print(f"monitor db recover: {done.refused}", file=sys.stderr)
+        return EXIT_INVALID
+    for path in done.moved or []:
+        print(f"moved the damaged {path.name.split('.damaged-')[0]} aside: {path}")
+    for line in done.primed or []:
+        print(line)
+    if done.pair is None:
+        print("nothing to recover: the store and the queue belong together (give --since to "
+              "queue items for matching again)")
+        return EXIT_OK
+    if done.since is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(done.since))
+        print(f"queued {done.requeued} item{'' if done.requeued == 1 else 's'} seen since "
+              f"{when} for matching again (alerts already stored are not sent again)")
+    print(f"ok: store and queue paired (pair {done.pair[:8]}); start the daemon")
+    return EXIT_OK
+
+
+def _prime(config: Config, store: Store, queue: Queue, backfill: float) -> list[str]:
+    """Poll every enabled source once into a new store, as its first poll: items published
+    within ``backfill`` are queued, the rest only marked seen. One line per source."""
+    import asyncio
+
+    from monitor.app import make_source
+    from monitor.poller import Poller
+    from monitor.sources.fetch import Fetcher
+
+    sources = [sc.model_copy(update={"backfill": backfill})
+               for sc in config.sources if sc.enabled]
+    poller = Poller(config, store, queue, once=True)
+    limits = _fetch_limits(config)
+
+    async def poll_all() -> list[bool]:
+        async with Fetcher() as fetcher:
+            outcomes = await asyncio.gather(*(poller.poll(make_source(sc, fetcher, limits), sc)
+                                              for sc in sources))
+        return [o.ok for o in outcomes]
+
+    lines = []
+    for sc, ok in zip(sources, asyncio.run(poll_all()), strict=True):
+        state = store.source_state(sc.name)
+        if ok and state is not None:
+            n = state.primed_items
+            lines.append(f"source {sc.name}: {n} item{'' if n == 1 else 's'} marked seen, "
+                         f"{state.primed_alerted} queued (published within the backfill)")
+        else:
+            lines.append(f"source {sc.name}: not reached ({state.last_error if state else ''}); "
+                         "the daemon's first poll of it alerts what is within "
+                         "first_poll.backfill")
+    return lines
+
+
+def _fetch_limits(config: Config) -> FetchLimits:
+    from monitor.sources.fetch import FetchLimits
+
+    f = config.fetch
+    return FetchLimits(connect_timeout=f.connect_timeout, read_timeout=f.read_timeout,
+                       total_deadline=f.total_deadline, max_wire_bytes=f.max_bytes,
+                       max_decoded_bytes=f.max_bytes, max_redirects=f.max_redirects,
+                       allow_private=f.allow_private)

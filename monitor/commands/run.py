@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from monitor.commands.common import EXIT_INVALID, EXIT_OK
+from monitor.commands.common import EXIT_INVALID, EXIT_OK, EXIT_SERVICE
 from monitor.logs import setup_logging
 from monitor.preflight import preflight
 
@@ -19,7 +19,9 @@ log = logging.getLogger("monitor")
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Refuses to start (exit 1) on anything ``monitor check`` would refuse, so nothing is
-    polled, and marked seen, without a watchlist to match it."""
+    polled, and marked seen, without a watchlist to match it; and (exit 3) while another
+    daemon holds the data directory, or when the store and the queue are not a pair
+    (``monitor.datadir``)."""
     found = preflight(args.config)
     if not found.ok or found.config is None:
         _refuse([str(p) for p in found.problems] + [
@@ -28,8 +30,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = found.config
     setup_logging(config.log_level, config.log.format)
     from monitor.app import App  # heavy imports only for the daemon
+    from monitor.datadir import StartRefused
 
-    app = App(config, once=args.once)
+    try:
+        app = App(config, once=args.once)
+    except StartRefused as exc:  # another daemon, or files that are not a pair: exit 3
+        _refuse([f"monitor: not started: {exc}"])
+        return EXIT_SERVICE
     try:
         problems = app.load_watchlists()
         if problems or not app.watchlists.watchlists:

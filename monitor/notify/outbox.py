@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from monitor import failpoints, metrics
 from monitor.config import DeliveryConfig
-from monitor.errors import NotifyError
+from monitor.errors import NotifyError, StoreError
 from monitor.notify.base import Notifier
 from monitor.store.base import DeliveryTask, Store
 
@@ -107,14 +107,22 @@ class Outbox:
                 break
             if wait:
                 await asyncio.sleep(wait)
-            tasks = await asyncio.to_thread(
-                self.store.claim_deliveries, 1, self.config.lease, [destination]
-            )
-            if not tasks:
+            try:
+                tasks = await asyncio.to_thread(
+                    self.store.claim_deliveries, 1, self.config.lease, [destination]
+                )
+                if not tasks:
+                    break
+                if bucket is not None:
+                    await asyncio.sleep(bucket.wait_time())
+                sent += await self.deliver(tasks[0])
+            except StoreError as exc:
+                # The store logged the fault once (storage_failing). Nothing is posted
+                # unless its claim was recorded; a post whose "sent" could not be recorded
+                # stays `sending` and is reconciled once its lease expires. Try again on
+                # the caller's next turn.
+                log.debug("outbox_store_error destination=%s error=%r", destination, str(exc))
                 break
-            if bucket is not None:
-                await asyncio.sleep(bucket.wait_time())
-            sent += await self.deliver(tasks[0])
         return sent
 
     async def deliver(self, task: DeliveryTask) -> int:
@@ -152,8 +160,15 @@ class Outbox:
             await self._failed(task, NotifyError(f"{type(exc).__name__}: {exc}", retryable=True))
             return 0
         failpoints.hit("after_send_before_ack")
-        await asyncio.to_thread(self.store.record_destination, task.destination, None)
-        if not await asyncio.to_thread(self.store.mark_sent, task, delivery.ref):
+        # "Sent" first: it is what prevents a second post; the destination's health after.
+        try:
+            recorded = await asyncio.to_thread(self.store.mark_sent, task, delivery.ref)
+        except StoreError:
+            log.warning("alert_sent_unrecorded alert_id=%s destination=%s: posted, but the "
+                        "store could not record it; once the store works the delivery is "
+                        "reconciled, not posted again (Web API)", alert.id, task.destination)
+            raise
+        if not recorded:
             log.warning("lease_lost alert_id=%s destination=%s: another worker owns this "
                         "delivery now", alert.id, task.destination)
         self.stats.sent += 1
@@ -161,6 +176,7 @@ class Outbox:
         log.info("alert_sent alert_id=%s destination=%s watchlist=%s attempts=%d title=%r",
                  alert.id, task.destination, alert.watchlist, task.attempts,
                  alert.item.title[:120])
+        await asyncio.to_thread(self.store.record_destination, task.destination, None)
         return 1
 
     async def _failed(self, task: DeliveryTask, exc: NotifyError) -> None:

@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (topic, state, available_at, seq);
 """
+# The pair id shared with the store (monitor.datadir): a queue that is not its store's is
+# refused at start instead of silently losing what the old queue held.
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
 class SqliteQueue(Queue):
@@ -37,13 +40,32 @@ class SqliteQueue(Queue):
         for stmt in _SCHEMA.strip().split(";"):
             if stmt.strip():
                 self.db.query(stmt)
+        self.db.query(_META)
+
+    # --- pairing with the store (monitor.datadir) ----------------------------------------
+    def pair_id(self) -> str | None:
+        rows = self.db.query("SELECT value FROM meta WHERE key = 'pair_id'")
+        return str(rows[0][0]) if rows else None
+
+    def set_pair_id(self, pair: str) -> None:
+        with self.db.tx() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('pair_id', ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (pair,))
+
+    def message_count(self) -> int:
+        """Every message the queue holds, whatever its topic or state (dead ones too)."""
+        count = self.db.query("SELECT COUNT(*) FROM messages")[0][0]
+        assert isinstance(count, int)
+        return count
 
     def publish_many(self, topic: str, messages: Iterable[tuple[str, dict[str, Any]]]) -> int:
         now = time.time()
         rows = [(topic, key, json.dumps(payload), now, now) for key, payload in messages]
         if not rows:
             return 0
-        with self.db.tx() as conn:
+        # Durable (fsynced) even under durability: normal: the contract says published
+        # means stored, and the poll records items as seen in the other file next.
+        with self.db.tx(durable=True, failpoint="queue_write") as conn:
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO messages (topic, key, payload, available_at, created_at)"

@@ -15,7 +15,8 @@ The body is hostile until proven otherwise (RELIABILITY.md P09): deep nesting
 (``RecursionError``, which is not a ``ValueError``), ``NaN``/``Infinity``, wrong types and huge
 strings either fail the poll with a :class:`SourceError` naming the source and URL, or skip
 the one bad element; skipped elements are counted per reason in one warning, never logged
-one by one.
+one by one. Decoding and mapping run in a parser worker under a time budget, and a list
+longer than ``parse_cap(max_items)`` is cut before it is mapped (:mod:`monitor.sources.parsing`).
 """
 
 from __future__ import annotations
@@ -38,10 +39,19 @@ from monitor.sources.canonical import (
     canonical_url,
     cap,
     item_key,
-    newest,
     normalise_date,
 )
-from monitor.sources.fetch import Fetcher, FetchLimits, redact_url
+from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, redact_url
+from monitor.sources.parsing import (
+    Kept,
+    Parsed,
+    ParseLimits,
+    ParserPool,
+    keep_ends,
+    keep_newest,
+    parse_cap,
+    shared_pool,
+)
 
 ITEM_FIELDS = ("id", "url", "title", "summary", "content", "published", "language", "guid")
 TEXT_FIELDS = ("title", "summary", "content")
@@ -111,18 +121,24 @@ ITEMS_NOT_FOUND = "the items expression found nothing in the response"
 
 
 def map_items(
-    document: Any, mapping: FieldMap, source: str, where: str
-) -> tuple[list[Item], list[str]]:
-    """Items found in ``document`` and the warnings (skipped elements, missing list)."""
+    document: Any, mapping: FieldMap, source: str, where: str, limit: int | None = None
+) -> tuple[list[Item], list[str], Kept | None]:
+    """Items found in ``document``, the warnings (skipped elements, missing list), and,
+    with ``limit``, which elements were mapped: at most ``limit``, the first and the last
+    half of it (:func:`~monitor.sources.parsing.keep_ends`), cut before the per-element
+    work."""
     try:
         elements = mapping.items.search(document)
     except RecursionError as exc:
         raise SourceError(f"{where}: JSON nested too deeply", retryable=False) from exc
     if elements is None and isinstance(document, dict):
-        return [], [f"{where}: {ITEMS_NOT_FOUND}"]
+        return [], [f"{where}: {ITEMS_NOT_FOUND}"], None
     if not isinstance(elements, list):
         kind = type(document).__name__ if elements is None else type(elements).__name__
         raise SourceError(f"{where}: items expression found {kind}, not a list", retryable=False)
+    kept = None
+    if limit is not None:
+        elements, kept = keep_ends(elements, limit)
     items: list[Item] = []
     skipped: Counter[str] = Counter()
     for element in elements:
@@ -133,7 +149,7 @@ def map_items(
         except RecursionError:
             skipped["nested too deeply"] += 1
     warnings = [f"{where}: skipped {n} element(s): {why}" for why, n in sorted(skipped.items())]
-    return items, warnings
+    return items, warnings, kept
 
 
 def _to_item(element: Any, mapping: FieldMap, source: str) -> Item:
@@ -178,6 +194,9 @@ class JsonApiSource(Source):
     ``items`` is a JMESPath expression for the list; ``fields`` maps Item fields to
     expressions evaluated on each element (``id`` or ``url``, and one of title/summary/
     content, are required). Raises ValueError at construction for a bad mapping.
+
+    The fetch runs on the event loop; decoding and mapping run in a parser worker under
+    ``parse_limits.budget`` (:mod:`~monitor.sources.parsing`).
     """
 
     def __init__(
@@ -190,13 +209,15 @@ class JsonApiSource(Source):
         limits: FetchLimits | None = None,
         max_items: int = 500,
         title: str = "",
+        parse_limits: ParseLimits | None = None,
+        pool: ParserPool | None = None,
     ) -> None:
         self.name, self.url = name, url
         self._fetcher = fetcher
-        self._mapping = FieldMap.compile(items, fields)
+        self.parser = JsonApiParser(name, url, FieldMap.compile(items, fields), max_items, title)
         self._limits = limits or FetchLimits()
-        self._max_items = max_items
-        self._title = title
+        self._parse_limits = parse_limits or ParseLimits()
+        self._pool = pool  # None: the daemon's shared pool
 
     async def poll(self, cursor: Cursor | None) -> PollResult:
         cursor = cursor or Cursor()
@@ -206,17 +227,38 @@ class JsonApiSource(Source):
         fresh = Cursor(result.etag, result.last_modified, dict(cursor.extra))
         if result.not_modified:
             return PollResult([], fresh, not_modified=True)
-        where = f"source={self.name} url={redact_url(self.url)}"
+        pool = self._pool or shared_pool()
+        parsed = await pool.run(self.parser.parse, result, budget=self._parse_limits.budget,
+                                where=self.parser.where)
+        return PollResult(parsed.items, fresh, warnings=parsed.warnings, note=parsed.note)
+
+
+@dataclass(frozen=True)
+class JsonApiParser:
+    """A fetched JSON response to items: picklable and free of I/O, so that it runs in a
+    parser worker. At most ``parse_cap(max_items)`` elements are mapped; the ``max_items``
+    newest items are kept."""
+
+    name: str
+    url: str
+    mapping: FieldMap
+    max_items: int = 500
+    title: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"source={self.name} url={redact_url(self.url)}"
+
+    def parse(self, result: FetchResult) -> Parsed:
+        where = self.where
         if not result.body.strip():
             raise SourceError(f"{where}: empty response body")
         document = load_json(result.body, where)
-        items, warnings = map_items(document, self._mapping, self.name, where)
-        if self._title:
-            items = [replace(item, source_title=self._title) for item in items]
+        items, warnings, kept = map_items(document, self.mapping, self.name, where,
+                                          limit=parse_cap(self.max_items))
+        if self.title:
+            items = [replace(item, source_title=self.title) for item in items]
         missing = any(w.endswith(ITEMS_NOT_FOUND) for w in warnings)
-        if len(items) > self._max_items:
-            warnings.append(f"{where}: kept the newest {self._max_items} of {len(items)} items")
-            items = newest(items, self._max_items, lambda item: item.published)
-        return PollResult(items, fresh, warnings=warnings,
-                          note=f"items expression {self._mapping.items_text!r} found nothing"
-                          if missing else None)
+        items, capped = keep_newest(items, self.max_items, where, kept)
+        note = f"items expression {self.mapping.items_text!r} found nothing" if missing else None
+        return Parsed(items, warnings + capped, note)

@@ -6,6 +6,10 @@ only as ``io.BytesIO`` — never as a str, path or URL, which feedparser would o
 (RELIABILITY.md B6, P06). The response headers go with them, lower-cased, so feedparser sees
 the declared charset and can resolve relative links against the final URL.
 
+Parsing runs in a worker process under a time budget, and a feed with more items than
+``parse_cap(max_items)`` is cut before feedparser sees it (:mod:`~monitor.sources.parsing`
+says why and how).
+
 feedparser 6.0.x does not read JSON Feed (that arrived on its unreleased main branch), so a
 JSON body is mapped with the JSON Feed 1/1.1 field map of :mod:`~monitor.sources.jsonapi`
 and its HTML is passed through feedparser's own sanitizer, so both kinds of feed look alike.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import feedparser
@@ -23,9 +28,18 @@ from feedparser.sanitizer import _sanitize_html
 from monitor.errors import SourceError
 from monitor.models import Item
 from monitor.sources.base import Cursor, PollResult, Source
-from monitor.sources.canonical import canonical_url, cap, iso_from_struct, item_key, newest
+from monitor.sources.canonical import canonical_url, cap, iso_from_struct, item_key
 from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, redact_url
 from monitor.sources.jsonapi import JSON_FEED_FIELDS, FieldMap, load_json, map_items
+from monitor.sources.parsing import (
+    Parsed,
+    ParseLimits,
+    ParserPool,
+    cut_items,
+    keep_newest,
+    parse_cap,
+    shared_pool,
+)
 from monitor.sources.xmlguard import check_xml
 
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
@@ -37,8 +51,13 @@ _JSON_FEED = FieldMap.compile("items", JSON_FEED_FIELDS)
 class RssSource(Source):
     """One syndication feed. Keeps no state: ETag and Last-Modified travel in the cursor.
 
+    The fetch runs on the event loop; everything after it (decoding, the entity screen,
+    feedparser, building items) runs in a parser worker under ``parse_limits.budget``
+    (:mod:`~monitor.sources.parsing`), so no feed can stall the loop.
+
     Raises (from :meth:`poll`) SourceError naming the source, URL and parser message when
-    the body is empty, is an HTML page, or cannot be parsed into any entry.
+    the body is empty, is an HTML page, or cannot be parsed into any entry;
+    ``FetchRejected(reason="parse_budget")`` when parsing overran its budget.
     """
 
     def __init__(
@@ -49,16 +68,15 @@ class RssSource(Source):
         limits: FetchLimits | None = None,
         max_items: int = 500,
         title: str = "",
+        parse_limits: ParseLimits | None = None,
+        pool: ParserPool | None = None,
     ) -> None:
         self.name, self.url = name, url
         self._fetcher = fetcher
         self._limits = limits or FetchLimits()
-        self._max_items = max_items
-        self._title = title  # config's display name; else the feed's own title
-
-    @property
-    def _where(self) -> str:
-        return f"source={self.name} url={redact_url(self.url)}"
+        self.parser = RssParser(name, url, max_items, title)
+        self._parse_limits = parse_limits or ParseLimits()
+        self._pool = pool  # None: the daemon's shared pool
 
     async def poll(self, cursor: Cursor | None) -> PollResult:
         cursor = cursor or Cursor()
@@ -72,66 +90,87 @@ class RssSource(Source):
         )
         if result.not_modified:
             return PollResult([], fresh, not_modified=True)
-        items, warnings = self.parse(result)
-        if len(items) > self._max_items:
-            warnings.append(
-                f"{self._where}: kept the newest {self._max_items} of {len(items)} items"
-            )
-            items = newest(items, self._max_items, lambda item: item.published)
-        return PollResult(items, fresh, warnings=warnings)
+        pool = self._pool or shared_pool()
+        parsed = await pool.run(self.parser.parse, result, budget=self._parse_limits.budget,
+                                where=self.parser.where)
+        return PollResult(parsed.items, fresh, warnings=parsed.warnings)
 
-    def parse(self, result: FetchResult) -> tuple[list[Item], list[str]]:
+
+@dataclass(frozen=True)
+class RssParser:
+    """A fetched response to items, for one feed: picklable, and free of I/O, so that it runs
+    in a parser worker. At most ``parse_cap(max_items)`` items of a document are parsed (cut
+    before parsing, see :func:`~monitor.sources.parsing.cut_items`); the ``max_items``
+    newest of them are kept.
+
+    ``title`` is config's display name; without it, the feed's own title.
+    """
+
+    name: str
+    url: str
+    max_items: int = 500
+    title: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"source={self.name} url={redact_url(self.url)}"
+
+    def parse(self, result: FetchResult) -> Parsed:
         """Items and warnings from one fetched response (no I/O)."""
         body = result.body
         if not body.strip():
-            raise SourceError(f"{self._where}: empty response body (HTTP {result.status})")
+            raise SourceError(f"{self.where}: empty response body (HTTP {result.status})")
         if _is_json(body, result.headers):
             return self._parse_json_feed(body)
         check_xml(body, _charset(result.headers))
         if _HTML_START.match(body.lstrip(b"\xef\xbb\xbf")):
-            raise SourceError(f"{self._where}: got an HTML page, not a feed", retryable=False)
+            raise SourceError(f"{self.where}: got an HTML page, not a feed", retryable=False)
         return self._parse_xml(body, result)
 
-    def _parse_json_feed(self, body: bytes) -> tuple[list[Item], list[str]]:
-        document = load_json(body, self._where)
+    def _parse_json_feed(self, body: bytes) -> Parsed:
+        document = load_json(body, self.where)
         if not isinstance(document, dict) or "items" not in document:
-            raise SourceError(f"{self._where}: JSON body is not a JSON Feed", retryable=False)
-        items, warnings = map_items(document, _JSON_FEED, self.name, self._where)
-        title = self._title or _str(document.get("title")).strip()
-        return [_sanitized(item, title) for item in items], warnings
+            raise SourceError(f"{self.where}: JSON body is not a JSON Feed", retryable=False)
+        items, warnings, kept = map_items(document, _JSON_FEED, self.name, self.where,
+                                          limit=parse_cap(self.max_items))
+        items, capped = keep_newest(items, self.max_items, self.where, kept)
+        title = self.title or _str(document.get("title")).strip()
+        return Parsed([_sanitized(item, title) for item in items], warnings + capped)
 
-    def _parse_xml(self, body: bytes, result: FetchResult) -> tuple[list[Item], list[str]]:
+    def _parse_xml(self, body: bytes, result: FetchResult) -> Parsed:
         headers = dict(result.headers)
         if result.url.startswith(("http://", "https://")):
             headers.setdefault("content-location", result.url)
+        body, kept = cut_items(body, parse_cap(self.max_items))
         try:
             parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
         except Exception as exc:  # feedparser promises not to raise; a bug must not crash a poll
-            raise SourceError(f"{self._where}: feed parser failed: {exc!r}") from exc
+            raise SourceError(f"{self.where}: feed parser failed: {exc!r}") from exc
         entries = parsed.get("entries") or []
         problem = str(parsed.get("bozo_exception") or "") if parsed.get("bozo") else ""
         if not entries:
             self._raise_if_not_a_feed(parsed, problem)
-            return [], []
+            return Parsed([])
         feed = parsed.get("feed") or {}
         language = feed.get("language")
-        title = self._title or " ".join(_str(feed.get("title")).split())[:200]
+        title = self.title or " ".join(_str(feed.get("title")).split())[:200]
         items, skipped = [], 0
         for entry in entries:
             try:
                 items.append(self._entry_item(entry, language, title))
             except (TypeError, ValueError, AttributeError):
                 skipped += 1  # an entry feedparser built oddly costs only itself
-        warnings = [f"{self._where}: feed is malformed but parsed: {problem}"] if problem else []
+        warnings = [f"{self.where}: feed is malformed but parsed: {problem}"] if problem else []
         if skipped:
-            warnings.append(f"{self._where}: skipped {skipped} unusable entries")
-        return items, warnings
+            warnings.append(f"{self.where}: skipped {skipped} unusable entries")
+        items, capped = keep_newest(items, self.max_items, self.where, kept)
+        return Parsed(items, warnings + capped)
 
     def _raise_if_not_a_feed(self, parsed: Any, problem: str) -> None:
         if problem:
-            raise SourceError(f"{self._where}: cannot parse feed: {problem}")
+            raise SourceError(f"{self.where}: cannot parse feed: {problem}")
         if not parsed.get("version"):
-            raise SourceError(f"{self._where}: not a recognised feed format", retryable=False)
+            raise SourceError(f"{self.where}: not a recognised feed format", retryable=False)
 
     def _entry_item(self, entry: Any, language: str | None, feed_title: str) -> Item:
         guid = _str(entry.get("id"))

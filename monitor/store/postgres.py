@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -30,6 +32,7 @@ from monitor.store.base import (
     Store,
     identities,
 )
+from monitor.storefault import Fault
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS source_state (
@@ -69,6 +72,12 @@ _SCHEMA = [
         ADD COLUMN IF NOT EXISTS primed_alerted INTEGER NOT NULL DEFAULT 0,
         ADD COLUMN IF NOT EXISTS primed_backfill TEXT""",
 ]
+# The pair id shared with the queue (monitor.datadir): a store and a queue that do not
+# belong together are refused at start instead of losing or re-alerting items.
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+#: psycopg errors that are bugs in our SQL or data, not the store failing: not translated.
+_BUGS = (psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError,
+         psycopg.NotSupportedError)
 _STATE_COLUMNS = ("cursor, last_poll, last_success, last_error, failures, items_total,"
                   " items_last, next_poll, note, primed_at, primed_items, primed_alerted,"
                   " primed_backfill")
@@ -82,15 +91,70 @@ class PostgresStore(Store):
             with self.conn.transaction():
                 for stmt in _SCHEMA:
                     self.conn.execute(stmt)
+                self.conn.execute(_META)
         except psycopg.Error as exc:
             # The URL may carry a password: name only what is safe.
             raise ServiceUnavailable(f"cannot open the PostgreSQL store: "
                                      f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
         self.lock = threading.RLock()
 
+    # --- pairing with the queue (monitor.datadir) ----------------------------------------
+    def pair_id(self) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = 'pair_id'")
+        return str(rows[0][0]) if rows else None
+
+    def set_pair_id(self, pair: str) -> None:
+        self._rows("INSERT INTO meta (key, value) VALUES ('pair_id', %s) ON CONFLICT (key)"
+                   " DO UPDATE SET value = excluded.value RETURNING key", (pair,))
+
+    def has_records(self) -> bool:
+        """Whether the store records anything seen, polled or alerted (False: empty)."""
+        rows = self._rows("SELECT EXISTS (SELECT 1 FROM seen) OR EXISTS (SELECT 1 FROM"
+                          " alerts) OR EXISTS (SELECT 1 FROM source_state)")
+        return bool(rows[0][0])
+
+    def last_matched_seen_at(self) -> float | None:
+        """When the item of the newest stored alert was seen (None: no alert yet)."""
+        rows = self._rows(
+            "SELECT MAX(i.seen_at) FROM (SELECT COALESCE(NULLIF(payload->'item'->>'key', ''),"
+            " payload->'item'->>'id') AS k FROM alerts ORDER BY created_at DESC LIMIT 50) a"
+            " JOIN items i ON i.item_key = a.k")
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None
+
+    def seen_items_since(self, since: float) -> list[tuple[float, Item]]:
+        """(seen_at, item) of every item seen at or after ``since``, oldest first."""
+        rows = self._rows("SELECT seen_at, payload FROM items WHERE seen_at >= %s"
+                          " ORDER BY seen_at", (since,))
+        return [(float(t), Item.from_dict(dict(p))) for t, p in rows]
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.lock:
+        with self._guard(write=False):
             return self.conn.execute(sql, params).fetchall()
+
+    # --- the edge: psycopg's errors become StoreError, reported once (monitor.storefault)
+    @cached_property
+    def fault(self) -> Fault:
+        return Fault("PostgreSQL store")  # never the URL: it may carry a password
+
+    @contextmanager
+    def _guard(self, *, write: bool) -> Iterator[None]:
+        with self.lock:  # taken first: the fault is only ever touched under the lock
+            try:
+                yield
+            except psycopg.Error as exc:
+                if isinstance(exc, _BUGS):
+                    raise
+                raise self.fault.failed(exc, write=write) from exc
+            # PostgreSQL does not say cheaply whether a transaction changed anything: any
+            # write transaction that commits counts as proof that writes work again.
+            self.fault.succeeded(wrote=write)
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """A write transaction, committed on leaving, with errors translated."""
+        with self._guard(write=True), self.conn.transaction():
+            yield
 
     # --- sources -------------------------------------------------------------------------
     def source_state(self, source: str) -> SourceState | None:
@@ -105,7 +169,7 @@ class PostgresStore(Store):
                     items: int, fetched: int | None = None, note: str | None = None,
                     primed: Priming | None = None) -> int:
         now = time.time()
-        with self.lock, self.conn.transaction():
+        with self._tx():
             self.conn.execute("INSERT INTO source_state (source) VALUES (%s)"
                               " ON CONFLICT DO NOTHING", (source,))
             if error is None:
@@ -129,7 +193,7 @@ class PostgresStore(Store):
         return int(row[0]) if row else 0
 
     def set_next_poll(self, source: str, when: float | None) -> None:
-        with self.lock, self.conn.transaction():
+        with self._tx():
             self.conn.execute("INSERT INTO source_state (source) VALUES (%s)"
                               " ON CONFLICT DO NOTHING", (source,))
             self.conn.execute("UPDATE source_state SET next_poll = %s WHERE source = %s",
@@ -151,7 +215,7 @@ class PostgresStore(Store):
 
     def mark_seen(self, items: Iterable[Item]) -> None:
         now = time.time()
-        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
+        with self._tx(), self.conn.cursor() as cur:
             for item in items:
                 key = item.key or item.id
                 cur.executemany("INSERT INTO seen (identity, item_key, first_seen)"
@@ -170,7 +234,7 @@ class PostgresStore(Store):
     def add_alert(self, alert: Alert, destinations: Sequence[str],
                   skipped: Mapping[str, str] | None = None) -> bool:
         now = time.time()
-        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
+        with self._tx(), self.conn.cursor() as cur:
             cur.execute("INSERT INTO alerts (id, watchlist, payload, created_at)"
                         " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         (alert.id, alert.watchlist, Jsonb(alert.to_dict()), now))
@@ -193,7 +257,7 @@ class PostgresStore(Store):
             return []
         now = time.time()
         token = uuid.uuid4().hex
-        with self.lock, self.conn.transaction():
+        with self._tx():
             rows = self.conn.execute(
                 "SELECT d.alert_id, d.destination, d.attempts, d.state, d.ambiguous, a.payload"
                 " FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
@@ -217,7 +281,7 @@ class PostgresStore(Store):
         return tasks
 
     def _finish(self, task: DeliveryTask, sql: str, params: tuple[object, ...]) -> bool:
-        with self.lock:
+        with self._tx():
             cur = self.conn.execute(
                 f"UPDATE deliveries SET {sql}, lease_until = NULL, lease_token = NULL,"
                 " updated_at = %s WHERE alert_id = %s AND destination = %s AND lease_token = %s",
@@ -237,7 +301,7 @@ class PostgresStore(Store):
         return self._finish(task, "state = %s, last_error = %s", (DEAD, reason[:2000]))
 
     def pause_destination(self, destination: str, until: float) -> None:
-        with self.lock:
+        with self._tx():
             self.conn.execute(
                 "INSERT INTO destination_pause (destination, until) VALUES (%s, %s)"
                 " ON CONFLICT (destination) DO UPDATE SET"
@@ -258,7 +322,7 @@ class PostgresStore(Store):
         if since is not None:
             where += " AND created_at >= %s"
             params.append(since)  # type: ignore[arg-type]
-        with self.lock, self.conn.transaction():
+        with self._tx():
             self.conn.execute(
                 "UPDATE alerts SET payload ="
                 " jsonb_set(payload, '{created_at}', to_jsonb(%s::float8))"
@@ -276,7 +340,7 @@ class PostgresStore(Store):
 
     def record_destination(self, destination: str, error: str | None) -> None:
         now = time.time()
-        with self.lock, self.conn.transaction():
+        with self._tx():
             self.conn.execute("INSERT INTO destination_state (destination) VALUES (%s)"
                               " ON CONFLICT DO NOTHING", (destination,))
             if error is None:
@@ -297,6 +361,7 @@ class PostgresStore(Store):
         if not self.lock.acquire(timeout=5.0):
             raise ServiceUnavailable("PostgreSQL store busy for over 5s")
         try:
+            self.fault.check()
             self.conn.execute("SELECT 1").fetchall()
         except psycopg.Error as exc:
             raise ServiceUnavailable(f"PostgreSQL store unreachable: {type(exc).__name__}: "

@@ -58,6 +58,11 @@ _SOURCE_STATE_COLUMNS = {
     "primed_at": "REAL", "primed_items": "INTEGER NOT NULL DEFAULT 0",
     "primed_alerted": "INTEGER NOT NULL DEFAULT 0", "primed_backfill": "TEXT",
 }
+# The pair id shared with the queue (monitor.datadir): a store and a queue that do not
+# belong together are refused at start instead of losing or re-alerting items.
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+#: The failpoint hit inside every write transaction (monitor/failpoints.py).
+WRITE = "store_write"
 _STATE_COLUMNS = ("cursor, last_poll, last_success, last_error, failures, items_total,"
                   " items_last, next_poll, note, primed_at, primed_items, primed_alerted,"
                   " primed_backfill")
@@ -69,6 +74,39 @@ class SqliteStore(Store):
         for stmt in _SCHEMA:
             self.db.query(stmt)
         self.db.add_columns("source_state", _SOURCE_STATE_COLUMNS)
+        self.db.query(_META)
+
+    # --- pairing with the queue (monitor.datadir) ----------------------------------------
+    def pair_id(self) -> str | None:
+        rows = self.db.query("SELECT value FROM meta WHERE key = 'pair_id'")
+        return str(rows[0][0]) if rows else None
+
+    def set_pair_id(self, pair: str) -> None:
+        with self.db.tx() as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('pair_id', ?)"
+                         " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (pair,))
+
+    def has_records(self) -> bool:
+        """Whether the store records anything seen, polled or alerted (False: empty)."""
+        rows = self.db.query("SELECT EXISTS (SELECT 1 FROM seen) OR EXISTS (SELECT 1 FROM"
+                             " alerts) OR EXISTS (SELECT 1 FROM source_state)")
+        return bool(rows[0][0])
+
+    def last_matched_seen_at(self) -> float | None:
+        """When the item of the newest stored alert was seen (None: no alert yet)."""
+        rows = self.db.query(
+            "SELECT MAX(i.seen_at) FROM (SELECT COALESCE(NULLIF(json_extract(payload,"
+            " '$.item.key'), ''), json_extract(payload, '$.item.id')) AS k FROM alerts"
+            " ORDER BY created_at DESC LIMIT 50) a JOIN items i ON i.item_key = a.k")
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None  # type: ignore[arg-type]
+
+    def seen_items_since(self, since: float) -> list[tuple[float, Item]]:
+        """(seen_at, item) of every item seen at or after ``since``, oldest first."""
+        rows = self.db.query(
+            "SELECT seen_at, payload FROM items WHERE seen_at >= ? ORDER BY seen_at", (since,))
+        return [(float(t), Item.from_dict(json.loads(str(p))))  # type: ignore[arg-type]
+                for t, p in rows]
 
     # --- sources -------------------------------------------------------------------------
     def source_state(self, source: str) -> SourceState | None:
@@ -92,7 +130,7 @@ class SqliteStore(Store):
         primed: Priming | None = None,
     ) -> int:
         now = time.time()
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             conn.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
             if error is None:
                 conn.execute(
@@ -120,7 +158,7 @@ class SqliteStore(Store):
         return int(row[0])
 
     def set_next_poll(self, source: str, when: float | None) -> None:
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             conn.execute("INSERT OR IGNORE INTO source_state (source) VALUES (?)", (source,))
             conn.execute("UPDATE source_state SET next_poll = ? WHERE source = ?",
                          (when, source))
@@ -129,13 +167,13 @@ class SqliteStore(Store):
     def unseen(self, items: Sequence[Item]) -> list[Item]:
         fresh: list[Item] = []
         batch: set[str] = set()
-        with self.db.lock:
+        with self.db.read() as conn:
             for item in items:
                 ids = identities(item)
                 if batch.intersection(ids):
                     continue
                 marks = ",".join("?" * len(ids))
-                found = self.db.conn.execute(
+                found = conn.execute(
                     f"SELECT 1 FROM seen WHERE identity IN ({marks}) LIMIT 1", ids
                 ).fetchone()
                 if found is None:
@@ -145,7 +183,7 @@ class SqliteStore(Store):
 
     def mark_seen(self, items: Iterable[Item]) -> None:
         now = time.time()
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             for item in items:
                 key = item.key or item.id
                 conn.executemany(
@@ -172,7 +210,7 @@ class SqliteStore(Store):
         skipped: Mapping[str, str] | None = None,
     ) -> bool:
         now = time.time()
-        with self.db.tx() as conn:
+        with self.db.tx(durable=True, failpoint=WRITE) as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO alerts (id, watchlist, payload, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -201,7 +239,7 @@ class SqliteStore(Store):
         now = time.time()
         token = uuid.uuid4().hex
         marks = ",".join("?" * len(destinations))
-        with self.db.tx() as conn:
+        with self.db.tx(durable=True, failpoint=WRITE) as conn:
             rows = conn.execute(
                 f"SELECT d.alert_id, d.destination, d.attempts, d.state, d.ambiguous, a.payload"
                 f" FROM deliveries d JOIN alerts a ON a.id = d.alert_id"
@@ -227,7 +265,7 @@ class SqliteStore(Store):
         return tasks
 
     def _finish(self, task: DeliveryTask, sql: str, params: tuple[object, ...]) -> bool:
-        with self.db.tx() as conn:
+        with self.db.tx(durable=True, failpoint=WRITE) as conn:
             cur = conn.execute(
                 f"UPDATE deliveries SET {sql}, lease_until = NULL, lease_token = NULL,"
                 " updated_at = ? WHERE alert_id = ? AND destination = ? AND lease_token = ?",
@@ -249,7 +287,7 @@ class SqliteStore(Store):
         return self._finish(task, "state = ?, last_error = ?", (DEAD, reason[:2000]))
 
     def pause_destination(self, destination: str, until: float) -> None:
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             conn.execute(
                 "INSERT INTO destination_pause (destination, until) VALUES (?, ?)"
                 " ON CONFLICT (destination) DO UPDATE SET until = MAX(until, excluded.until)",
@@ -276,7 +314,7 @@ class SqliteStore(Store):
         if since is not None:
             where += " AND created_at >= ?"
             params.append(since)
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             # A fresh age too: the revived alert gets a whole max_age to be delivered.
             conn.execute(
                 f"UPDATE alerts SET payload = json_set(payload, '$.created_at', ?)"
@@ -301,7 +339,7 @@ class SqliteStore(Store):
 
     def record_destination(self, destination: str, error: str | None) -> None:
         now = time.time()
-        with self.db.tx() as conn:
+        with self.db.tx(failpoint=WRITE) as conn:
             conn.execute("INSERT OR IGNORE INTO destination_state (destination) VALUES (?)",
                          (destination,))
             if error is None:
