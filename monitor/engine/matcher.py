@@ -34,6 +34,7 @@ from monitor.engine.names import (
 from monitor.engine.normalize import (
     Form,
     arabic_vowels_agree,
+    latin_key,
     readings,
     strong_readings,
     token_form,
@@ -198,6 +199,10 @@ class FuzzyMatcher(Matcher):
         for p, raw in enumerate(toks.raws):
             cands = cache.get(raw)
             if cands is None:
+                if p not in toks._forms and self._plain_word(raw):
+                    cands = cache[raw] = []  # a lower-case word no watchlist word is
+                    fam_cache[raw] = []
+                    continue
                 cands = self._candidates(toks[p])
             fam = fam_cache.get(raw)
             if fam is None:
@@ -223,6 +228,19 @@ class FuzzyMatcher(Matcher):
                 if f is not None:
                     out.append(f)
         return out
+
+    def _plain_word(self, raw: str) -> bool:
+        """A lower-case ASCII word that can match nothing: it may only match a watchlist
+        word by equal key (``_candidates``: no fuzzy look-up without a capital), its key
+        and its article-less key are no watchlist word's, and no exact spelling is it.
+        Most words of a text are such words; they skip normalisation altogether."""
+        if not (raw.isascii() and raw[:1].islower()) or _CONTRACTION.search(raw):
+            return False
+        key = raw.lower() if raw.isalnum() else latin_key(raw)
+        index = self.index
+        if key in index.by_key or _strip_possessive(raw) in index.by_exact:
+            return False
+        return not (key[:2] in ("al", "el") and key[2:] in index.by_key)
 
     def _near(self, toks: TokenList, p: int) -> set[int]:
         """Groups the words around word p may be: as far as ``_align`` may reach for a

@@ -301,7 +301,7 @@ def _weak(form: Form) -> Form:
                 common=form.common, weak=True)
 
 
-def _latin_key(raw: str) -> str:
+def latin_key(raw: str) -> str:
     text = unicodedata.normalize("NFKD", raw.translate(_IGNORABLE_TABLE).translate(_LATIN_PRE))
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = text.translate(_LATIN_EXTRA)
@@ -324,13 +324,13 @@ def token_form(raw: str) -> Form:
     if _ARABIC_RE.search(raw):
         return _arabic_form(raw)
     if raw.isascii():
-        key = _latin_key(raw) if not raw.isalnum() else raw.lower()
+        key = latin_key(raw) if not raw.isalnum() else raw.lower()
     else:
         nfkc = unicodedata.normalize("NFKC", raw)
         cyr_or_greek = _has_script(nfkc, 0x0370, 0x052F)
         if cyr_or_greek and any("a" <= c.lower() <= "z" for c in nfkc):
             return Form("\x00" + raw, "", None, False, "spoof")  # Аcme with a Cyrillic А
-        key = _latin_key(anyascii(nfkc) if cyr_or_greek else nfkc)
+        key = latin_key(anyascii(nfkc) if cyr_or_greek else nfkc)
     if not key:
         return Form("", "", None, False, "latin")
     alts: list[Form] = []
