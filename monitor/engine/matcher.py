@@ -57,8 +57,10 @@ from monitor.engine.wordlists import (
 from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
-# (spelling, word position, score, groups of which one must be near, or None)
-Candidate = tuple[int, int, float, frozenset[int] | None]
+Candidate = tuple[int, int, float]  # (spelling, word position, score)
+# candidates; indices verified unconditionally; indices by a word group that must be near
+Candidates = tuple[list[Candidate], list[int], dict[int, list[int]]]
+_NO_CANDIDATES: Candidates = ([], [], {})
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -92,7 +94,7 @@ class FuzzyMatcher(Matcher):
         self.watchlists = tuple(watchlists)
         self.index = TermIndex(self.watchlists)
         self._by_name = {wl.name: wl for wl in self.watchlists}
-        self._cand_cache: dict[str, list[Candidate]] = {}
+        self._cand_cache: dict[str, Candidates] = {}
         self._fam_cache: dict[str, list[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
         self._near_cache: dict[str, set[int]] = {}
@@ -197,27 +199,33 @@ class FuzzyMatcher(Matcher):
         cache = self._cand_cache
         fam_cache = self._fam_cache
         for p, raw in enumerate(toks.raws):
-            cands = cache.get(raw)
-            if cands is None:
+            entry = cache.get(raw)
+            if entry is None:
                 if p not in toks._forms and self._plain_word(raw):
-                    cands = cache[raw] = []  # a lower-case word no watchlist word is
+                    cache[raw] = _NO_CANDIDATES  # a lower-case word no watchlist word is
                     fam_cache[raw] = []
                     continue
-                cands = self._candidates(toks[p])
+                entry = self._candidates(toks[p])
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
             if fam and families is not None:
                 families.append((name, p, fam))
+            cands, free, by_need = entry
             if work is not None:
                 work[0] += len(cands)
-            around: set[int] | None = None
-            for sp_index, pos, score, need in cands:
-                if need is not None:
-                    if around is None:
-                        around = self._near(toks, p)
-                    if need.isdisjoint(around):
-                        continue  # none of the name's other words is near: cannot be it
+            if by_need:
+                # Names that need a second word: only those whose other words may be near.
+                around = self._near(toks, p)
+                if len(around) < len(by_need):
+                    chosen = {i for g in around for i in by_need.get(g, ())}
+                else:
+                    chosen = {i for g, idx in by_need.items() if g in around for i in idx}
+                order: Sequence[int] = sorted([*free, *chosen]) if chosen else free
+            else:
+                order = free
+            for i in order:
+                sp_index, pos, score = cands[i]
                 sp = self.index.spellings[sp_index]
                 got = (self._align_exact(sp, toks, p) if sp.exact
                        else self._align(sp, pos, p, score, toks))
@@ -264,15 +272,16 @@ class FuzzyMatcher(Matcher):
                 q += step
         return out
 
-    def _candidates(self, tok: Token) -> list[Candidate]:
-        """(spelling, position, score) of every anchor this word matches; cached per word."""
+    def _candidates(self, tok: Token) -> Candidates:
+        """(spelling, position, score) of every anchor this word matches, with the indices
+        of those verified unconditionally and, for names that need a second word, the
+        indices by the word groups of which one must be near; cached per word."""
         cached = self._cand_cache.get(tok.raw)
         if cached is not None:
             return cached
         index = self.index
-        result: list[Candidate] = [(sp_index, pos, 100.0, None) for sp_index, pos in
+        result: list[Candidate] = [(sp_index, pos, 100.0) for sp_index, pos in
                                    index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
-        needs = index.needs
         form = tok.form
         fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
             not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
@@ -300,12 +309,22 @@ class FuzzyMatcher(Matcher):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             score = self._cmp_group(tok, gid)
             if score > 0:
-                result.extend((sp_index, pos, score, needs.get((sp_index, pos)))
-                              for sp_index, pos in index.postings[gid])
+                result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
+        needs = index.needs
+        free: list[int] = []
+        by_need: dict[int, list[int]] = {}
+        for i, (sp_index, pos, _) in enumerate(result):
+            need = needs.get((sp_index, pos))
+            if need is None:
+                free.append(i)
+            else:
+                for g in need:
+                    by_need.setdefault(g, []).append(i)
+        entry = (result, free, by_need)
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
-        self._cand_cache[tok.raw] = result
-        return result
+        self._cand_cache[tok.raw] = entry
+        return entry
 
     def _cmp(self, tok: Token, sp_index: int, pos: int) -> float:
         return self._cmp_group(tok, self.index.group_of[sp_index][pos])
