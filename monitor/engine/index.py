@@ -287,12 +287,17 @@ class TermIndex:
         return any(not t.stop and (not t.generic or t.form.key in ORG_PREFIXES)
                    for i, t in enumerate(sp.tokens) if i != pos)
 
-    def near_groups(self, form: Form) -> set[int]:
+    def near_groups(self, form: Form, lower: bool = False) -> set[int]:
         """Every group this text word may compare equal to: a superset of the groups
         ``similarity.compare`` scores above zero (keys, plural s, canonical given name,
-        skeleton, one edit)."""
+        skeleton, one edit). ``lower``: a lower-case Latin word, which the matcher lets
+        match only by equal key unless it is a given name (``_cmp_group``)."""
         found: set[int] = set()
         get = self.all_keys.get
+        if lower and canonical_given_name(form.key) is None:
+            for r in readings(form):
+                found.update(get(r.key, ()))
+            return found
         for r in readings(form):
             keys = [r.key, r.key + "s"]
             if r.key.endswith("s"):

@@ -262,7 +262,12 @@ class FuzzyMatcher(Matcher):
                 form = toks.form(q)
                 groups = self._near_cache.get(raw)
                 if groups is None:
-                    groups = self.index.near_groups(form)
+                    if form.script == "latin" and not raw[:1].isupper():
+                        groups = self.index.near_groups(form, lower=not raw.isupper())
+                    elif not raw[:1].isupper() and _is_cyrillic(raw):
+                        groups = set()  # see _cmp_group: a lower-case Cyrillic word
+                    else:
+                        groups = self.index.near_groups(form)
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
                     self._near_cache[raw] = groups
