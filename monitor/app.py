@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,12 +30,11 @@ from monitor.models import Alert
 from monitor.notify.build import build_notifiers
 from monitor.notify.outbox import Outbox, TokenBucket
 from monitor.poller import Poller
-from monitor.queue.base import Queue
+from monitor.queue.base import ALERTS, ITEMS, Queue, Subscription
 from monitor.sources.base import Source
 from monitor.sources.fetch import Fetcher, FetchLimits
-from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS, JsonApiSource
 from monitor.sources.parsing import ParseLimits
-from monitor.sources.rss import RssSource
+from monitor.sources.registry import SOURCES, SourceContext
 from monitor.stages import intake_batch, match_batch
 from monitor.store.base import Store
 from monitor.watchset import WatchlistSet
@@ -42,21 +42,20 @@ from monitor.watchset import WatchlistSet
 log = logging.getLogger("monitor")
 
 STAGES = ("match", "deliver", "reload")
+#: How long one poll of a subscription waits for messages (SQLite answers at once; a Kafka
+#: fetch arrives asynchronously).
+POLL_WAIT = 0.2
 
 
 def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits,
                 parse: ParseLimits | None = None) -> Source:
-    title = sc.title or ""
-    if sc.type == "gdelt":
-        return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or GDELT_ITEMS,
-                             fields=sc.fields or GDELT_FIELDS, limits=limits,
-                             max_items=sc.max_items, title=title, parse_limits=parse)
-    if sc.type == "json":
-        return JsonApiSource(sc.name, sc.url, fetcher, items=sc.items or "", fields=sc.fields or {},
-                             limits=limits, max_items=sc.max_items, title=title,
-                             parse_limits=parse)
-    return RssSource(sc.name, sc.url, fetcher, limits=limits, max_items=sc.max_items, title=title,
-                     parse_limits=parse)
+    """The source of ``sc``'s type, built by its registered plugin
+    (``monitor.sources.registry``).
+
+    Raises:
+        UnknownType: no source type ``sc.type`` (a config error naming the known ones).
+    """
+    return SOURCES.get(sc.type).from_options(sc, SourceContext(fetcher, limits, parse))
 
 
 class App:
@@ -66,12 +65,16 @@ class App:
         # The data directory's lock, then the store and the queue, checked to be a pair.
         self.datadir, store, queue = open_paired(config)
         self.store: Store = store
-        self.queue: Queue = queue
+        self.queue: Queue = queue  # the publisher; subscriptions live on the stage thread
+        # Matching and intake run on this one thread, always the same: it owns the
+        # subscriptions (a Kafka consumer must not move between threads).
+        self.stage_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stages")
+        self._subs: dict[str, Subscription] = {}
         self.notifiers, self.plans = build_notifiers(config)
         self.plan_of = {p.name: p for p in self.plans}
         self.watchlists = WatchlistSet(config.rule_paths, [n.name for n in config.notifiers])
-        pacing = {n.name: TokenBucket(n.rate_per_second, n.burst)
-                  for n in config.notifiers if n.type == "slack" and n.name in self.notifiers}
+        pacing = {n.name: TokenBucket(*rate) for n in config.notifiers
+                  if n.name in self.notifiers and (rate := n.pacing()) is not None}
         self.beats: dict[str, float] = dict.fromkeys(STAGES, time.monotonic())
         self.outbox = Outbox(self.store, self.notifiers, config.delivery, pacing,
                              on_progress=lambda: self.beat("deliver"))
@@ -101,16 +104,36 @@ class App:
         return on, off
 
     def match_all(self) -> tuple[int, int]:
-        """Drain the items queue through the matcher and the alerts queue into the outbox."""
+        """Drain the items queue through the matcher and the alerts queue into the outbox.
+        Runs on ``stage_thread`` only (``in_stage_thread``)."""
         items = alerts = 0
         while True:
             self.beat("match")
-            n, a = match_batch(self.queue, lambda: self.watchlists.matcher,
-                               lease=self.config.delivery.lease)
+            n, a = match_batch(self.subscription(ITEMS), self.queue,
+                               lambda: self.watchlists.matcher, timeout=POLL_WAIT)
             items, alerts = items + n, alerts + a
-            new = intake_batch(self.queue, self.store, self.routes)
-            if n == 0 and new == 0:
+            taken, _ = intake_batch(self.subscription(ALERTS), self.store, self.routes,
+                                    timeout=POLL_WAIT)
+            if n == 0 and taken == 0:
                 return items, alerts
+
+    def subscription(self, topic: str) -> Subscription:
+        """The stage thread's subscription to ``topic`` (its role's group), made on first
+        use, on that thread."""
+        if topic not in self._subs:
+            self._subs[topic] = self.queue.subscribe(topic)
+        return self._subs[topic]
+
+    async def in_stage_thread(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.stage_thread, fn)
+
+    def _close_subscriptions(self) -> None:
+        subs, self._subs = list(self._subs.values()), {}
+        for sub in subs:
+            try:
+                sub.close()
+            except Exception as exc:  # closing must not stop the rest from closing
+                log.warning("subscription_close_failed group=%s error=%r", sub.group, str(exc))
 
     def beat(self, stage: str) -> None:
         self.beats[stage] = time.monotonic()
@@ -143,9 +166,9 @@ class App:
         that died (they come back when the lease expires)."""
         items = alerts = 0
         while True:
-            n, a = await asyncio.to_thread(self.match_all)
+            n, a = await self.in_stage_thread(self.match_all)
             items, alerts = items + n, alerts + a
-            depths = await asyncio.to_thread(queue_depths, self.queue)
+            depths = await asyncio.to_thread(queue_depths, self.queue.admin)
             if not any(depths.values()) or self.stop.is_set():
                 return items, alerts
             if time.monotonic() > deadline:
@@ -231,7 +254,7 @@ class App:
             self.work.clear()  # before matching: a poll that lands meanwhile wakes us again
             self.beat("match")
             try:
-                _, alerts = await asyncio.to_thread(self.match_all)
+                _, alerts = await self.in_stage_thread(self.match_all)
             except StoreError as exc:  # said once by the store (storage_failing); retried
                 log.debug("match_loop_store_error error=%r (retrying in 1 s)", str(exc))
                 alerts = 0
@@ -299,7 +322,8 @@ class App:
                                   refresh_metrics=self.refresh_metrics)
 
     def health(self) -> dict[str, Any]:
-        return health(self.config, self.store, self.queue, self.plans, self.watchlists.view())
+        return health(self.config, self.store, self.queue.admin, self.plans,
+                      self.watchlists.view())
 
     def live(self) -> tuple[bool, list[str]]:
         dead = [f"{stage} loop ended" for stage, task in zip(STAGES, self._workers, strict=False)
@@ -308,7 +332,7 @@ class App:
 
     def ready(self) -> tuple[bool, list[str]]:
         reasons = []
-        for name, ping in (("store", self.store.ping), ("queue", self.queue.ping)):
+        for name, ping in (("store", self.store.ping), ("queue", self.queue.admin.ping)):
             try:
                 ping()
             except MonitorError as exc:
@@ -324,13 +348,20 @@ class App:
         return not reasons and ok, reasons + dead
 
     def refresh_metrics(self) -> None:
-        for name, depth in queue_depths(self.queue).items():
+        for name, depth in queue_depths(self.queue.admin).items():
             metrics.QUEUE_DEPTH.labels(name).set(depth)
         for state, n in self.store.delivery_counts().items():
             metrics.DELIVERY_ROWS.labels(state).set(n)
 
     def close(self) -> None:
         self.outbox.close()
+        closing = self.stage_thread.submit(self._close_subscriptions)
+        try:  # on the thread that used them; a match still running is waited for a while
+            closing.result(timeout=self.config.scheduler.shutdown_deadline)
+        except Exception as exc:
+            log.warning("subscriptions_not_closed error=%r (what they did not commit is "
+                        "delivered again)", str(exc) or type(exc).__name__)
+        self.stage_thread.shutdown(wait=False)
         self.queue.close()
         self.store.close()
         self.datadir.release()

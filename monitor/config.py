@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,11 +26,13 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from monitor.errors import ConfigError, Problem
 from monitor.install import install_hint
+from monitor.notify.registry import NOTIFIERS
+from monitor.registry import UnknownType
+from monitor.sources.registry import SOURCES
 from monitor.yamlfile import (
     Interpolation,
     format_loc,
@@ -93,15 +95,16 @@ class _Strict(BaseModel):
 
 
 class SourceConfig(_Strict):
+    """What every source's options have; each source type extends it with its own
+    (``monitor.sources.registry``: ``type`` selects the type's options model)."""
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["rss", "json", "gdelt"] = "rss"
+    type: str = "rss"
     url: str = Field(min_length=1)
     interval: Duration = 300.0
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
     enabled: bool = True
     max_items: int = Field(default=500, ge=1, le=50_000)
-    items: str | None = None  # json: JMESPath to the list of items (gdelt: preset)
-    fields: dict[str, str] | None = None  # json: Item field -> JMESPath
     title: str | None = Field(default=None, min_length=1, max_length=200)  # shown in alerts
     backfill: Backfill | None = None  # first poll: None -> first_poll.backfill
 
@@ -112,12 +115,6 @@ class SourceConfig(_Strict):
         if problem:
             raise ValueError(f"the feed URL {problem}")
         return value
-
-    @model_validator(mode="after")
-    def _check(self) -> SourceConfig:
-        if self.type == "json" and (not self.items or not self.fields):
-            raise ValueError("a json source needs 'items' (JMESPath to the list) and 'fields'")
-        return self
 
     @property
     def jitter_seconds(self) -> float:
@@ -166,10 +163,27 @@ class FetchConfig(_Strict):
 
 
 class QueueConfig(_Strict):
+    """``sqlite``: one file at ``path``. ``kafka``: topics ``<topic_prefix>.items``,
+    ``.alerts``, ``.items.retry``, ``.alerts.retry`` and ``.dead`` on ``bootstrap_servers``
+    (created with ``partitions`` when missing), groups ``<topic_prefix>-match`` and
+    ``-notify``."""
+
     backend: Literal["sqlite", "kafka"] = "sqlite"
     path: str = "data/queue.db"
-    bootstrap_servers: str | None = None
-    topic_prefix: str = "monitor"
+    bootstrap_servers: str | None = Field(default=None, validate_default=True)  # host:port,…
+    topic_prefix: str = Field(default="monitor", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+    partitions: int = Field(default=3, ge=1, le=1000)
+    # How long a call waits for the broker before it counts as unreachable.
+    timeout: Duration = 10.0
+    # How long a consumer that died keeps its partitions before the group moves them.
+    session_timeout: Duration = 10.0
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str | None, info: Any) -> str | None:  # info: ValidationInfo
+        if info.data.get("backend") == "kafka" and not (value or "").strip():
+            raise ValueError("backend kafka needs bootstrap_servers (host:port[,host:port])")
+        return value
 
 
 class StoreConfig(_Strict):
@@ -182,20 +196,60 @@ class RulesConfig(_Strict):
     reload_interval: Duration = 2.0
 
 
+Loc = tuple[int | str, ...]  # a location inside one config entry: ("api_url",)
+
+
 class NotifierConfig(_Strict):
+    """What every notifier's options have; each notifier type extends it with its own
+    (``monitor.notify.registry``: ``type`` selects the type's options model).
+
+    The hooks below have defaults that suit a notifier with no special rules; they are
+    what ``monitor.notify.build`` and the config checks ask instead of switching on type.
+    """
+
     name: str = Field(min_length=1)
-    type: Literal["console", "slack"]
-    webhook_url: SecretStr | None = None
-    token: SecretStr | None = None
-    channel: str | None = None
-    api_url: str = "https://slack.com/api/"
-    timeout: Duration = 10.0
-    rate_per_second: float = Field(default=1.0, gt=0)
-    burst: int = Field(default=3, ge=1)
+    type: str
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """The ``SecretStr`` fields: never shown, and when they are all empty (an unset
+        ``${VAR:-}``) the notifier is off instead of failing."""
+        return [name for name, info in cls.model_fields.items()
+                if _mentions(info.annotation, SecretStr)]
 
     def secret(self, name: str) -> str:
         value = getattr(self, name)
-        return value.get_secret_value() if value is not None else ""
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        return "" if value is None else str(value)
+
+    def delivers(self) -> str | None:
+        """How it delivers when on (shown by ``check``), or None: off, for want of a
+        secret. Default: off when it has secrets and every one is empty."""
+        secrets = self.secret_fields()
+        if secrets and not any(self.secret(f) for f in secrets):
+            return None
+        return f"type {self.type}"
+
+    def problems(self) -> list[tuple[Loc, str]]:
+        """Problems across fields, found after validation (a secret's value must never be
+        echoed, which a field validator's error would do): (location in the entry,
+        message)."""
+        return []
+
+    def pacing(self) -> tuple[float, int] | None:
+        """(messages per second, burst) the outbox keeps to for this destination, or None
+        for no pacing."""
+        return None
+
+
+def _console() -> NotifierConfig:
+    """The notifier of a config without ``notifiers:``."""
+    return cast(NotifierConfig, NOTIFIERS.validate({"name": "console", "type": "console"}))
+
+
+def _mentions(annotation: Any, kind: type) -> bool:
+    return annotation is kind or any(_mentions(a, kind) for a in get_args(annotation))
 
 
 class DeliveryConfig(_Strict):
@@ -222,15 +276,14 @@ class ServerConfig(_Strict):
 
 
 class Config(_Strict):
-    sources: list[SourceConfig] = Field(default_factory=list)
+    sources: list[Annotated[SourceConfig, SOURCES]] = Field(default_factory=list)
     first_poll: FirstPollConfig = FirstPollConfig()
     fetch: FetchConfig = FetchConfig()
     queue: QueueConfig = QueueConfig()
     store: StoreConfig = StoreConfig()
     rules: RulesConfig = RulesConfig()
-    notifiers: list[NotifierConfig] = Field(
-        default_factory=lambda: [NotifierConfig(name="console", type="console")]
-    )
+    notifiers: list[Annotated[NotifierConfig, NOTIFIERS]] = Field(
+        default_factory=lambda: [_console()])
     delivery: DeliveryConfig = DeliveryConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     server: ServerConfig = ServerConfig()
@@ -308,18 +361,24 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
 
 def _literal_secret_warnings(root: Any, name: str) -> list[Problem]:
     """A token or webhook written into the file (not ``${VAR}``) leaks through version
-    control; warn loudly, naming where, never echoing the value."""
+    control; warn loudly, naming where, never echoing the value. The secrets are the
+    ``SecretStr`` fields of the notifier type's options."""
     out = []
     for i, notifier in enumerate(root.get("notifiers") or []):
         if not isinstance(notifier, dict):
             continue
-        for key in ("token", "webhook_url"):
+        try:
+            options = NOTIFIERS.options(str(notifier.get("type")))
+        except UnknownType:  # reported by validation
+            continue
+        for key in cast(type[NotifierConfig], options).secret_fields():
             value = notifier.get(key)
             if isinstance(value, str) and value and "${" not in value:
                 line, col = position(root, ["notifiers", i, key])
+                examples = options.model_fields[key].examples or ["${VARIABLE}"]
                 out.append(Problem(name, line, col, f"warning: notifiers[{i}].{key}: a secret "
-                                   "is written in the file; use ${SLACK_BOT_TOKEN} or "
-                                   "${SLACK_WEBHOOK_URL} from the environment"))
+                                   f"is written in the file; use {examples[0]} from the "
+                                   "environment"))
     return out
 
 
@@ -331,23 +390,9 @@ def _cross_check(config: Config, root: Any, name: str, interp: Interpolation) ->
 
     problems = _duplicate_names(config, at)
     for i, n in enumerate(config.notifiers):
-        if n.type != "slack":
-            continue
-        if n.secret("token") and not n.channel:
-            problems.append(Problem(*at("notifiers", i), f"notifiers[{i}]: a Slack token "
-                                    "needs a 'channel'"))
-        if n.secret("token") and url_problem(n.api_url):
-            problems.append(Problem(*at("notifiers", i, "api_url"), f"notifiers[{i}].api_url: "
-                                    f"must be the Slack API's http(s) URL: it "
-                                    f"{url_problem(n.api_url)} (got {n.api_url!r})"))
-        hook = n.secret("webhook_url")
-        if hook and url_problem(hook):
-            problems.append(Problem(*at("notifiers", i, "webhook_url"),
-                                    f"notifiers[{i}].webhook_url: not a usable webhook URL: it "
-                                    f"{url_problem(hook)} (the value is secret and not shown)"))
-    if config.queue.backend == "kafka":
-        problems.append(Problem(*at("queue", "backend"), "queue.backend: 'kafka' is not "
-                                "available in this version yet; use 'sqlite'"))
+        for loc, message in n.problems():
+            problems.append(Problem(*at("notifiers", i, *loc),
+                                    f"{format_loc(['notifiers', i, *loc])}: {message}"))
     problems += _store_problems(config, at)
     problems += _path_problems(config, interp, at)
     return problems

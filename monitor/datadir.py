@@ -43,6 +43,7 @@ from monitor.models import Item
 from monitor.queue.base import ITEMS
 
 if TYPE_CHECKING:
+    from monitor.queue.base import Queue
     from monitor.queue.sqlite import SqliteQueue
     from monitor.store.base import Store
 
@@ -428,19 +429,22 @@ def _close(*opened: Any) -> None:
                 thing.close()
 
 
-def open_paired(config: Config) -> tuple[DataDir, Store, SqliteQueue]:
+def open_paired(config: Config) -> tuple[DataDir, Store, Queue]:
     """Lock the data directory, check the SQLite files, open the store and the queue, and
     make sure they belong together (pairing a fresh pair). Everything is released again
-    when it raises.
+    when it raises. A Kafka queue has no file to pair: the store is opened alone and the
+    topics are created if missing.
 
     Raises:
         DataDirInUse: another monitor holds the lock.
         StartRefused: a file is damaged, missing or not its partner's.
-        ServiceUnavailable: a database cannot be opened or reached.
+        ServiceUnavailable: a database cannot be opened or reached, or the broker.
     """
     from monitor.queue.sqlite import SqliteQueue
     from monitor.store import open_store
 
+    if config.queue.backend != "sqlite":
+        return _open_unpaired(config)
     data = DataDir(config)
     data.lock()
     store: Store | None = None
@@ -463,6 +467,7 @@ def open_paired(config: Config) -> tuple[DataDir, Store, SqliteQueue]:
             store = open_store(config)
         if queue is None:
             queue = SqliteQueue(data.queue_path, durability=config.store.durability)
+        queue.lease = config.delivery.lease
         if isinstance(store, PairedStore) and verdict.pair:
             store.set_pair_id(verdict.pair)  # the store first: see judge()
             queue.set_pair_id(verdict.pair)
@@ -472,6 +477,31 @@ def open_paired(config: Config) -> tuple[DataDir, Store, SqliteQueue]:
         return data, store, queue
     except BaseException:
         _close(queue, store)
+        data.release()
+        raise
+
+
+def _open_unpaired(config: Config) -> tuple[DataDir, Store, Queue]:
+    """The store and a queue that keeps no pair id (Kafka: its state is the broker's)."""
+    from monitor.queue import open_queue
+    from monitor.store import open_store
+
+    data = DataDir(config)
+    data.lock()
+    store: Store | None = None
+    try:
+        problems = data.damaged("store")
+        if problems:
+            raise StartRefused(f"store {data.store_path} is damaged (quick_check: "
+                               f"{problems[0]}); restore it from a backup; `monitor db check` "
+                               "lists every problem")
+        store = open_store(config)
+        data.lock_postgres()
+        queue = open_queue(config)
+        data.watch()
+        return data, store, queue
+    except BaseException:
+        _close(store)
         data.release()
         raise
 

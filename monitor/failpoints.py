@@ -30,7 +30,9 @@ from functools import cache
 from pathlib import Path
 
 POINTS = ("after_claim", "after_match_before_outbox", "mid_enqueue", "after_send_before_ack",
-          "queue_write", "store_write")
+          "queue_write", "store_write",
+          # alerts published (items) or stored (alerts), the batch not yet committed
+          "after_match_before_commit", "after_intake_before_commit")
 ERRORS: dict[str, type[Exception]] = {
     "sqlite3.OperationalError": sqlite3.OperationalError,
     "sqlite3.DatabaseError": sqlite3.DatabaseError,

@@ -8,8 +8,9 @@ Three words, chosen for what an orchestrator and an operator should do about the
   is off, a watchlist file rejected), but restarting the process would not help, so
   ``/readyz`` stays 200: a broken feed must never get a pod restarted.
 * ``failing``: the store or the queue cannot be reached or written (a file gone or
-  replaced, a full disk, an I/O error: any ``StoreError`` until a write succeeds again);
-  nothing can be recorded, so ``/readyz`` is 503.
+  replaced, a full disk, an I/O error, a Kafka broker that does not answer: any
+  ``StoreError`` until a write succeeds again, or the broker answers); nothing can be
+  recorded, so ``/readyz`` is 503.
 
 Never contains a secret: names, counts, times and error texts (redacted where made).
 """
@@ -23,7 +24,7 @@ from typing import Any
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.notify.build import NotifierPlan
-from monitor.queue.base import ALERTS, ITEMS, Queue
+from monitor.queue.base import TOPICS, QueueAdmin
 from monitor.store.base import DEAD, SKIPPED, SourceState, Store
 
 #: Consecutive failed attempts (rate limits excluded) after which a destination is named
@@ -31,8 +32,9 @@ from monitor.store.base import DEAD, SKIPPED, SourceState, Store
 DESTINATION_FAILING_AFTER = 3
 
 
-def queue_depths(queue: Queue) -> dict[str, int]:
-    return {ITEMS: queue.depth(ITEMS), ALERTS: queue.depth(ALERTS)}
+def queue_depths(queue: QueueAdmin) -> dict[str, int]:
+    """Messages waiting per topic (Kafka: the lag of the topic's group). Any thread."""
+    return {topic: queue.depth(topic) for topic in TOPICS}
 
 
 def source_view(st: SourceState | None) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def source_view(st: SourceState | None) -> dict[str, Any]:
     }
 
 
-def health(config: Config, store: Store, queue: Queue, plans: Sequence[NotifierPlan],
+def health(config: Config, store: Store, queue: QueueAdmin, plans: Sequence[NotifierPlan],
            watchlists: dict[str, Any]) -> dict[str, Any]:
     """The health document (see the module docstring). ``watchlists`` is the view of the
     set in force (``WatchlistSet.view()``), from the daemon or loaded by ``status``."""
@@ -76,7 +78,7 @@ def health(config: Config, store: Store, queue: Queue, plans: Sequence[NotifierP
     return report
 
 
-def unreachable(store: Store, queue: Queue) -> list[str]:
+def unreachable(store: Store, queue: QueueAdmin) -> list[str]:
     """Why the store or the queue cannot be used now: their ``ping`` (which also raises
     while a storage fault lasts, see ``monitor.storefault``), or nothing."""
     reasons = []
@@ -89,7 +91,7 @@ def unreachable(store: Store, queue: Queue) -> list[str]:
     return reasons
 
 
-def _report(config: Config, store: Store, queue: Queue, plans: Sequence[NotifierPlan],
+def _report(config: Config, store: Store, queue: QueueAdmin, plans: Sequence[NotifierPlan],
             watchlists: dict[str, Any]) -> dict[str, Any]:
     sources = {sc.name: source_view(store.source_state(sc.name))
                for sc in config.sources if sc.enabled}

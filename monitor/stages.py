@@ -2,11 +2,14 @@
 
 poll:   source -> unseen items (first poll: only recent ones) -> items queue -> mark seen
         -> save cursor
-match:  items queue -> matcher -> alerts queue -> ack item
-intake: alerts queue -> store (alert + a pending delivery per destination) -> ack alert
+match:  items subscription -> matcher -> alerts queue -> commit items
+intake: alerts subscription -> store (alert + a pending delivery per destination)
+        -> commit alerts
 
-Each step stores its result before it lets go of its input, so a crash anywhere repeats
-work instead of losing it; ids derived from content make the repeat harmless.
+Each step stores its result before it lets go of its input (a batch's results are
+published or stored, then the batch is committed), so a crash anywhere repeats work
+instead of losing it; ids derived from content make the repeat harmless: a queue key per
+item, an alert id per (watchlist, story) that the store takes once.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from monitor import failpoints, metrics
 from monitor.config import format_backfill
 from monitor.engine.base import Hit, Matcher
 from monitor.models import Alert, Item
-from monitor.queue.base import ALERTS, ITEMS, Queue
+from monitor.queue.base import ALERTS, ITEMS, Publisher, Subscription
 from monitor.sources.base import Cursor, PollResult, Source
 from monitor.sources.canonical import published_timestamp
 from monitor.store.base import Priming, Store
@@ -40,7 +43,7 @@ class Polled:
     primed: Priming | None = None
 
 
-async def poll(source: Source, store: Store, queue: Queue, backfill: float) -> Polled:
+async def poll(source: Source, store: Store, queue: Publisher, backfill: float) -> Polled:
     """Poll once and queue what is new. The cursor (ETag, Last-Modified) is saved only
     after the items are durably queued, so a failure re-fetches instead of skipping.
 
@@ -56,7 +59,7 @@ async def poll(source: Source, store: Store, queue: Queue, backfill: float) -> P
                                    backfill if first else math.inf, first)
 
 
-def _enqueue(name: str, result: PollResult, store: Store, queue: Queue, backfill: float,
+def _enqueue(name: str, result: PollResult, store: Store, queue: Publisher, backfill: float,
              first: bool) -> Polled:
     fresh = store.unseen(result.items)
     passed = fresh if math.isinf(backfill) else recent(fresh, time.time() - backfill)
@@ -97,46 +100,56 @@ def alert_for(hit: Hit, item: Item) -> Alert:
     )
 
 
-def match_batch(queue: Queue, matcher: Callable[[], Matcher], *, limit: int = 100,
-                lease: float = 60.0) -> tuple[int, int]:
-    """Match up to ``limit`` queued items. Returns (items processed, alerts queued).
-    An item whose matching raises is retried, then dead-lettered with the reason."""
-    messages = queue.claim(ITEMS, limit, lease)
-    if messages:
-        failpoints.hit("after_claim")
-    alerts = 0
+def match_batch(items: Subscription, alerts: Publisher, matcher: Callable[[], Matcher], *,
+                limit: int = 100, timeout: float = 0.0,
+                retry_delay: float = 5.0) -> tuple[int, int]:
+    """Match up to ``limit`` queued items, publish their alerts, then commit the items.
+    Returns (items processed, alerts published). An item whose matching raises is retried
+    after ``retry_delay``, then dead-lettered with the reason; the rest of the batch goes on.
+    """
+    messages = items.poll(limit, timeout)
+    if not messages:
+        return 0, 0
+    failpoints.hit("after_claim")
+    found: list[tuple[Item, list[Alert]]] = []
+    done = []
     for msg in messages:
         try:
             item = Item.from_dict(msg.payload)
             hits = matcher().match(item)
         except Exception as exc:
-            dead = queue.nack(msg, delay=5.0, error=f"{type(exc).__name__}: {exc}")
-            log.error("match_failed item=%s error=%r%s", msg.key, str(exc),
-                      " dead_lettered=yes" if dead else " will_retry=yes", exc_info=dead)
+            dead = items.retry(msg, delay=retry_delay, error=f"{type(exc).__name__}: {exc}")
+            log.error("match_failed item=%s attempt=%d error=%r%s", msg.key, msg.attempts,
+                      str(exc), " dead_lettered=yes" if dead else " will_retry=yes",
+                      exc_info=dead)
             continue
-        new = [alert_for(hit, item) for hit in hits]
-        if new:
-            failpoints.hit("after_match_before_outbox")
-        queue.publish_many(ALERTS, [(a.id, a.to_dict()) for a in new])
-        queue.ack(msg)
-        for a in new:
+        found.append((item, [alert_for(hit, item) for hit in hits]))
+        done.append(msg)
+    new = [a for _, batch in found for a in batch]
+    if new:
+        failpoints.hit("after_match_before_outbox")
+    alerts.publish_many(ALERTS, [(a.id, a.to_dict()) for a in new])
+    failpoints.hit("after_match_before_commit")
+    items.commit(done)
+    for item, batch in found:
+        for a in batch:
             metrics.ALERTS.labels(a.watchlist).inc()
             terms = sorted({m.term_name for m in a.matches})
             log.info("item_matched item=%s watchlist=%s rule=%s terms=%s title=%r",
                      item.id, a.watchlist, a.rule, terms, item.title[:120])
-        alerts += len(new)
-    return len(messages), alerts
+    return len(messages), len(new)
 
 
 Routes = Callable[[Alert], tuple[Sequence[str], Mapping[str, str]]]
 
 
-def intake_batch(queue: Queue, store: Store, routes: Routes, *, limit: int = 100,
-                 lease: float = 60.0) -> int:
+def intake_batch(alerts: Subscription, store: Store, routes: Routes, *, limit: int = 100,
+                 timeout: float = 0.0) -> tuple[int, int]:
     """Move alerts from the alerts queue into the store's outbox: a pending delivery per
-    destination that is on, a skipped one (with the reason) per destination that is off.
-    Returns how many were new; an alert id already stored is a dedupe hit."""
-    messages = queue.claim(ALERTS, limit, lease)
+    destination that is on, a skipped one (with the reason) per destination that is off;
+    then commit them. Returns (alerts taken, how many were new): an alert id already
+    stored is a dedupe hit, which is how a replay after a crash posts nothing twice."""
+    messages = alerts.poll(limit, timeout)
     new = 0
     for msg in messages:
         alert = Alert.from_dict(msg.payload)
@@ -146,5 +159,7 @@ def intake_batch(queue: Queue, store: Store, routes: Routes, *, limit: int = 100
         else:
             metrics.DEDUP_HITS.inc()
             log.info("alert_duplicate alert_id=%s (already stored; not queued again)", alert.id)
-        queue.ack(msg)
-    return new
+    if messages:
+        failpoints.hit("after_intake_before_commit")
+        alerts.commit(messages)
+    return len(messages), new

@@ -16,7 +16,7 @@ import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Protocol, Union, get_args, get_origin, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -159,9 +159,15 @@ def validation_problems(
     mistyped key when ``model`` (the root model) is given."""
     problems = []
     for err in exc.errors(include_url=False):
-        loc = _user_loc(err["loc"])
+        loc, _, _ = _walk(model, err["loc"], root)
         line, col = position(root, loc)
-        problems.append(Problem(name, line, col, f"{format_loc(loc)}: {_message(err, loc, model)}"))
+        message = _message(err, loc, [])
+        if model is not None and err["type"] == "extra_forbidden" and loc:
+            _, parent, tagged = _walk(model, err["loc"][:-1], root)
+            hint = tagged[0].elsewhere(tagged[1], str(loc[-1])) if tagged else None
+            message = _message(err, loc, _fields_of(parent)) if hint is None \
+                else f"unknown field {hint}"
+        problems.append(Problem(name, line, col, f"{format_loc(loc)}: {message}"))
     return problems
 
 
@@ -171,8 +177,73 @@ _INTERNAL_LOC = re.compile(r"^(function-\w+\[.*\]|[a-z_]+\[.*\]|str|int|float|bo
                            r"list|dict|tagged-union\[.*\]|lax-or-strict\[.*\]|json-or-python\[.*\])$")
 
 
-def _user_loc(loc: Sequence[int | str]) -> list[int | str]:
-    return [p for p in loc if not (isinstance(p, str) and _INTERNAL_LOC.match(p))]
+@runtime_checkable
+class TaggedUnion(Protocol):
+    """``Annotated`` metadata of a field whose value is validated as a union tagged by a
+    key (``monitor.registry.Registry``: ``type: rss``). pydantic puts the tag in an error's
+    location right after the entry (``sources.0.rss.interval``), though the YAML has no
+    such key: ``tag_of`` says which tag the entry ``data`` has, ``variant`` which model it
+    selects (for "did you mean" among that model's own fields), ``elsewhere`` whether an
+    unknown key is another tag's field (``items`` on an entry that forgot ``type: json``).
+    """
+
+    def tag_of(self, data: Any) -> str | None: ...
+
+    def variant(self, tag: str) -> type[BaseModel] | None: ...
+
+    def elsewhere(self, tag: str, key: str) -> str | None: ...
+
+
+def _walk(model: Any, loc: Sequence[int | str], root: Any
+          ) -> tuple[list[int | str], Any, tuple[TaggedUnion, str] | None]:
+    """Follow pydantic's ``loc`` through ``model`` and the YAML ``root`` together: the
+    location as the user wrote it (validator names and union tags dropped), the annotation
+    found at its end (``Any`` where the model does not tell) and, when that is a tagged
+    union's member, the union and the tag."""
+    current: Any = model if model is not None else Any
+    node = root
+    out: list[int | str] = []
+    tagged: tuple[TaggedUnion, str] | None = None
+    for part in loc:
+        current, union = _unwrap_tagged(current)
+        if union is not None and isinstance(part, str) and part == union.tag_of(node):
+            current, tagged = union.variant(part) or Any, (union, part)
+            continue
+        if isinstance(part, str) and _INTERNAL_LOC.match(part):
+            continue
+        out.append(part)
+        node = _child(node, part)
+        current, tagged = _step(current, part), None
+    return out, current, tagged
+
+
+def _child(node: Any, part: int | str) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _step(annotation: Any, part: int | str) -> Any:
+    current = _unwrap(annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        info = current.model_fields.get(str(part))
+        return info.annotation if info is not None else Any
+    if get_origin(current) in (list, tuple, dict):
+        args = get_args(current)
+        return args[-1] if args else Any
+    return Any
+
+
+def _unwrap_tagged(annotation: Any) -> tuple[Any, TaggedUnion | None]:
+    """``Annotated[X, <TaggedUnion>]`` -> (X, the union); anything else -> (it, None)."""
+    if get_origin(annotation) is Annotated:
+        args = get_args(annotation)
+        for meta in args[1:]:
+            if isinstance(meta, TaggedUnion):
+                return args[0], meta
+    return annotation, None
 
 
 _FRIENDLY = {
@@ -186,13 +257,13 @@ _FRIENDLY = {
     "bool_parsing": "expected true or false",
 }
 _PREFIXES = ("Value error, ", "Assertion failed, ")
-_CLASS_NAME = re.compile(r"\b(?:instance of )?[A-Z][A-Za-z]*(?:Config|Spec|Model)\b")
+_CLASS_NAME = re.compile(r"\b(?:instance of )?[A-Z][A-Za-z]*(?:Config|Spec|Model|Options)\b")
 
 
-def _message(err: Any, loc: list[int | str], model: type[BaseModel] | None) -> str:
+def _message(err: Any, loc: list[int | str], known: list[str]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        return "unknown field" + _did_you_mean(loc, model)
+        return "unknown field" + _did_you_mean(loc, known)
     msg = _FRIENDLY.get(kind) or str(err["msg"])
     for prefix in _PREFIXES:
         msg = msg.removeprefix(prefix)
@@ -204,10 +275,9 @@ def _message(err: Any, loc: list[int | str], model: type[BaseModel] | None) -> s
     return msg
 
 
-def _did_you_mean(loc: list[int | str], model: type[BaseModel] | None) -> str:
-    if model is None or not loc or not isinstance(loc[-1], str):
+def _did_you_mean(loc: list[int | str], known: list[str]) -> str:
+    if not loc or not isinstance(loc[-1], str):
         return ""
-    known = known_fields(model, loc[:-1])
     close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -217,20 +287,11 @@ def _did_you_mean(loc: list[int | str], model: type[BaseModel] | None) -> str:
 def known_fields(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
     """The keys the model accepts at ``loc`` (list indices and dict keys are walked
     through), or [] when ``loc`` does not lead to a model."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
-        elif get_origin(current) in (list, tuple, dict):
-            args = get_args(current)
-            current = args[-1] if args else Any
-        else:
-            return []
-    current = _unwrap(current)
+    return _fields_of(_walk(model, loc, None)[1])
+
+
+def _fields_of(annotation: Any) -> list[str]:
+    current = _unwrap(annotation)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []

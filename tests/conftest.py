@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.harness.feed_fixtures",
     "tests.harness.slack_fixtures",
     "tests.harness.pg_fixtures",
+    "tests.harness.kafka",
 ]

@@ -100,17 +100,26 @@ def cmd_alerts_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    """The SQLite schema is created and upgraded in place when a store or queue opens;
-    this command does that without starting the daemon (e.g. in a deploy step)."""
+    """Bring the store's schema to this release's version (Alembic revisions shipped in
+    the package), and create the queue's tables. Safe to run from several instances at
+    once: they take turns on the migration lock, and the later ones find nothing to do.
+    A database made before versioned migrations is adopted as revision 0001 first. Stop
+    the daemons of the old release first: a daemon refuses to start on a schema it does
+    not know, but one already running is not told (exit 3 for a schema newer than this
+    release knows)."""
     from monitor.queue.sqlite import SqliteQueue
-    from monitor.store import open_store
+    from monitor.store import upgrade_store
 
     config = load_config(args.config, require_env=False)
     queue_path = config.resolve(config.queue.path)
-    open_store(config).close()
+    where, done = upgrade_store(config)
     SqliteQueue(queue_path).close()
-    store = config.store.url.split("@")[-1] if "@" in config.store.url else config.store.url
-    print(f"ok: store {store} and queue {queue_path} are at the current schema")
+    if done.steps or done.before != done.after:
+        print(f"ok: store {where} upgraded from schema {done.before} to {done.after} "
+              f"({', '.join(done.steps) or 'adopted'}; {done.seconds:.2f}s)")
+    else:
+        print(f"ok: store {where} is at schema {done.after}, the current version")
+    print(f"ok: queue {queue_path} is at the current schema")
     return EXIT_OK
 
 

@@ -19,21 +19,24 @@ from rich.table import Table
 from monitor.commands.common import EXIT_INVALID, EXIT_OK
 from monitor.config import Config, load_config
 from monitor.engine.watchlist import load_each, watchlist_files
+from monitor.queue.base import QueueAdmin
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from monitor.health import health
     from monitor.notify.build import plan_notifiers
-    from monitor.queue.sqlite import SqliteQueue
+    from monitor.queue import open_queue
     from monitor.store import open_store
 
     config = load_config(args.config, require_env=False)
     store = open_store(config)
     try:
-        queue = SqliteQueue(config.resolve(config.queue.path))
+        queue = open_queue(config, create=False)
         try:
-            report = health(config, store, queue, plan_notifiers(config), watchlist_view(config))
+            report = health(config, store, queue.admin, plan_notifiers(config),
+                            watchlist_view(config))
             report["dead"] = [d for d in store.deliveries() if d["state"] == "dead"][:20]
+            report["queue_dead"] = dead_letters(queue.admin)
         finally:
             queue.close()
     finally:
@@ -44,6 +47,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         render(report, Console(width=None if sys.stdout.isatty() else 160, soft_wrap=False))
     return EXIT_OK if report["status"] == "ok" else EXIT_INVALID
+
+
+def dead_letters(admin: QueueAdmin, limit: int = 20) -> dict[str, Any]:
+    """The queue's dead letters per topic (messages that failed every attempt), newest
+    ``limit`` with their reason; the text of why it could not be read if it could not."""
+    from monitor.errors import ServiceUnavailable
+    from monitor.queue.base import TOPICS
+
+    out: dict[str, Any] = {}
+    for topic in TOPICS:
+        try:
+            dead = admin.dead(topic)
+        except ServiceUnavailable as exc:
+            return {"error": str(exc)}
+        if dead:
+            out[topic] = [{"key": key, "reason": reason} for key, reason in dead[-limit:]]
+    return out
 
 
 def watchlist_view(config: Config) -> dict[str, Any]:
@@ -104,6 +124,14 @@ def render(report: dict[str, Any], console: Console) -> None:
     outbox = ", ".join(f"{state} {counts.get(state, 0)}"
                        for state in ("pending", "sending", "sent", "dead", "skipped"))
     console.print(f"queues: {queues}", highlight=False)
+    for topic, dead in report.get("queue_dead", {}).items():
+        if topic == "error":
+            console.print(f"  queue dead letters unknown: {_clip(dead, 120)}", highlight=False,
+                          markup=False)
+            continue
+        for d in dead:
+            console.print(f"  dead in {topic}: key={d['key']} reason={_clip(d['reason'], 100)!r}",
+                          highlight=False, markup=False)
     console.print(f"outbox: {outbox}", highlight=False)
     destinations = Table(title="notifiers", title_justify="left")
     for column in ("notifier", "on", "why", "failures in a row", "last error"):

@@ -1,11 +1,13 @@
 """Which notifiers will run, and why the others will not: one judgement for ``check``,
 ``run``, health and the outbox's skipped deliveries.
 
-A Slack notifier whose secrets are empty is switched off (so the default config runs on
-a machine without credentials), but it is never forgotten: the reason names the
-environment variables the operator has to set, ``check`` prints it, and every alert that
-would have gone there is stored as a ``skipped`` delivery with that reason, which
-``monitor alerts retry --notifier NAME`` sends once the notifier is on.
+A notifier whose secrets are all empty (Slack's token and webhook URL) is switched off
+(so the default config runs on a machine without credentials), but it is never
+forgotten: the reason names the environment variables the operator has to set, ``check``
+prints it, and every alert that would have gone there is stored as a ``skipped`` delivery
+with that reason, which ``monitor alerts retry --notifier NAME`` sends once the notifier
+is on. Notifiers are built by their type's plugin (``monitor.notify.registry``); nothing
+here names a type.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from monitor.config import Config, NotifierConfig
 from monitor.notify.base import Notifier
-from monitor.notify.console import ConsoleNotifier
+from monitor.notify.registry import NOTIFIERS
 
 log = logging.getLogger("monitor")
 
@@ -41,47 +43,44 @@ class NotifierPlan:
         return f"{self.name}: {state} ({self.why})"
 
 
-def _empty_secret_reason(config: Config, index: int) -> str:
-    names = [*config.empty_vars("notifiers", index, "token"),
-             *config.empty_vars("notifiers", index, "webhook_url")]
+def _empty_secret_reason(config: Config, index: int, secrets: list[str]) -> str:
+    names = [var for key in secrets for var in config.empty_vars("notifiers", index, key)]
     names = list(dict.fromkeys(names))
     if names:
         verb = "is" if len(names) == 1 else "are"
         return f"{' and '.join(names)} {verb} empty"
-    return "no token or webhook_url is set"
+    return f"no {' or '.join(secrets)} is set"
 
 
 def plan_notifiers(config: Config) -> list[NotifierPlan]:
+    """ON with how it delivers, or OFF (UNKNOWN) naming the secrets' variables: each
+    notifier's options say which (``NotifierConfig.delivers`` and its ``SecretStr``
+    fields), so a new notifier type needs nothing here."""
     plans = []
     for i, n in enumerate(config.notifiers):
-        if n.type == "console":
-            plans.append(NotifierPlan(n.name, n.type, True, "prints alerts to stdout"))
-        elif n.secret("token"):
-            plans.append(NotifierPlan(n.name, n.type, True, f"Web API, channel {n.channel}"))
-        elif n.secret("webhook_url"):
-            plans.append(NotifierPlan(n.name, n.type, True, "incoming webhook"))
+        how = n.delivers()
+        if how is not None:
+            plans.append(NotifierPlan(n.name, n.type, True, how))
+            continue
+        secrets = n.secret_fields()
+        unset = [var for key in secrets for var in config.unset_vars("notifiers", i, key)]
+        if unset:
+            plans.append(NotifierPlan(n.name, n.type, False, f"{' and '.join(unset)} not "
+                                      "set in this environment; the daemon's may be",
+                                      known=False))
         else:
-            unset = [*config.unset_vars("notifiers", i, "token"),
-                     *config.unset_vars("notifiers", i, "webhook_url")]
-            if unset:
-                plans.append(NotifierPlan(n.name, n.type, False, f"{' and '.join(unset)} not "
-                                          "set in this environment; the daemon's may be",
-                                          known=False))
-            else:
-                plans.append(NotifierPlan(n.name, n.type, False, _empty_secret_reason(config, i)))
+            plans.append(NotifierPlan(n.name, n.type, False,
+                                      _empty_secret_reason(config, i, secrets)))
     return plans
 
 
-def _make(n: NotifierConfig) -> Notifier:
-    from monitor.notify.slack import SlackWebApiNotifier, SlackWebhookNotifier
+def make_notifier(n: NotifierConfig) -> Notifier:
+    """The notifier of ``n``'s type, built by its registered plugin.
 
-    if n.type == "console":
-        return ConsoleNotifier(name=n.name)
-    if n.secret("token"):
-        return SlackWebApiNotifier(name=n.name, token=n.secret("token"), channel=n.channel or "",
-                                   api_url=n.api_url, timeout=n.timeout)
-    return SlackWebhookNotifier(name=n.name, webhook_url=n.secret("webhook_url"),
-                                timeout=n.timeout)
+    Raises:
+        UnknownType: no notifier type ``n.type`` (a config error naming the known ones).
+    """
+    return NOTIFIERS.get(n.type).from_options(n)
 
 
 def build_notifiers(config: Config) -> tuple[dict[str, Notifier], list[NotifierPlan]]:
@@ -92,7 +91,7 @@ def build_notifiers(config: Config) -> tuple[dict[str, Notifier], list[NotifierP
     notifiers: dict[str, Notifier] = {}
     for plan in plans:
         if plan.on:
-            notifiers[plan.name] = _make(by_name[plan.name])
+            notifiers[plan.name] = make_notifier(by_name[plan.name])
         else:
             log.warning("notifier_off name=%s reason=%r: alerts for it are kept as skipped; "
                         "set the variable, restart, then `monitor alerts retry --notifier %s`",

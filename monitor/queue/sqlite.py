@@ -1,15 +1,22 @@
-"""The embedded queue: one SQLite file, durable across crashes, leases for redelivery."""
+"""The embedded queue: one SQLite file, durable across crashes, leases for redelivery.
+
+Underneath the seam it is a table of messages with per-message leases: ``claim`` leases
+ready messages, ``ack`` deletes one, ``nack`` makes one ready again later (or dead). A
+``SqliteSubscription`` speaks the seam's poll / commit / retry in those terms. The file is
+its own admin view: every call takes the connection's lock, so any thread may ask.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.queue.base import Message, Queue
+from monitor.queue.base import GROUPS, MAX_ATTEMPTS, Message, Queue, QueueAdmin, Subscription
 from monitor.sqlite_util import SqliteDb
 
 _SCHEMA = """
@@ -34,9 +41,13 @@ CREATE INDEX IF NOT EXISTS messages_ready ON messages (topic, state, available_a
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
-class SqliteQueue(Queue):
-    def __init__(self, path: Path, *, durability: str = "normal") -> None:
+class SqliteQueue(Queue, QueueAdmin):
+    """``lease``: how long a subscription's poll holds a message before another reader
+    may take it (a reader that died gives its messages back this way)."""
+
+    def __init__(self, path: Path, *, durability: str = "normal", lease: float = 60.0) -> None:
         self.db = SqliteDb(path, durability=durability)
+        self.lease = lease
         for stmt in _SCHEMA.strip().split(";"):
             if stmt.strip():
                 self.db.query(stmt)
@@ -102,7 +113,26 @@ class SqliteQueue(Queue):
             )
             return cur.rowcount == 1
 
-    def nack(self, message: Message, *, delay: float, error: str, max_attempts: int = 5) -> bool:
+    def ack_many(self, messages: Sequence[Message]) -> int:
+        """Remove processed messages in one transaction; returns how many were still ours."""
+        if not messages:
+            return 0
+        with self.db.tx() as conn:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM messages WHERE seq = ? AND lease_token = ?",
+                             [m.receipt for m in messages])
+            return conn.total_changes - before
+
+    def release(self, messages: Sequence[Message]) -> None:
+        """Give up the leases of messages not processed: ready again at once."""
+        if not messages:
+            return
+        with self.db.tx() as conn:
+            conn.executemany("UPDATE messages SET lease_until = NULL, lease_token = NULL"
+                             " WHERE seq = ? AND lease_token = ?", [m.receipt for m in messages])
+
+    def nack(self, message: Message, *, delay: float, error: str,
+             max_attempts: int = MAX_ATTEMPTS) -> bool:
         seq, token = message.receipt
         dead = message.attempts >= max_attempts
         with self.db.tx() as conn:
@@ -112,6 +142,14 @@ class SqliteQueue(Queue):
                 ("dead" if dead else "ready", time.time() + delay, error[:2000], seq, token),
             )
         return dead
+
+    # --- the seam ------------------------------------------------------------------------
+    def subscribe(self, topic: str, group: str | None = None) -> Subscription:
+        return SqliteSubscription(self, topic, group or GROUPS.get(topic, topic))
+
+    @property
+    def admin(self) -> QueueAdmin:
+        return self
 
     def depth(self, topic: str) -> int:
         rows = self.db.query(
@@ -133,3 +171,38 @@ class SqliteQueue(Queue):
 
     def close(self) -> None:
         self.db.close()
+
+
+class SqliteSubscription(Subscription):
+    """Poll is a claim under a lease; commit deletes; retry is a nack. What a poll handed
+    out and was not finished by the next poll is released first, so it comes again at
+    once instead of when its lease expires."""
+
+    def __init__(self, queue: SqliteQueue, topic: str, group: str) -> None:
+        self.queue, self.topic, self.group = queue, topic, group
+        self._out: dict[Any, Message] = {}
+
+    def poll(self, limit: int, timeout: float = 0.0) -> list[Message]:
+        if self._out:
+            self.queue.release(list(self._out.values()))
+            self._out.clear()
+        messages = self.queue.claim(self.topic, limit, self.queue.lease)
+        self._out = {m.receipt: m for m in messages}
+        return messages
+
+    def commit(self, messages: Sequence[Message]) -> None:
+        self.queue.ack_many(messages)
+        for m in messages:
+            self._out.pop(m.receipt, None)
+
+    def retry(self, message: Message, *, delay: float, error: str,
+              max_attempts: int = MAX_ATTEMPTS) -> bool:
+        dead = self.queue.nack(message, delay=delay, error=error, max_attempts=max_attempts)
+        self._out.pop(message.receipt, None)
+        return dead
+
+    def close(self) -> None:
+        if self._out:  # best effort: a lease left behind expires anyway
+            with contextlib.suppress(Exception):
+                self.queue.release(list(self._out.values()))
+            self._out.clear()
