@@ -45,8 +45,12 @@ def arabic_common() -> frozenset[str]:
     """The most frequent Arabic and Persian words, in ``arabic_plain`` form. Persian news
     is written in the same script and reaches the same feeds (گرفت, "took", is not
     Jiroft; عراق, as Persian writes Iraq, is not Arak)."""
-    words = wordfreq.top_n_list("ar", TOP_N) + wordfreq.top_n_list("fa", TOP_N)
-    return frozenset(arabic_plain(w) for w in words)
+    return _common_of("ar") | _common_of("fa")
+
+
+@cache
+def _common_of(lang: str) -> frozenset[str]:
+    return frozenset(arabic_plain(w) for w in wordfreq.top_n_list(lang, TOP_N))
 
 
 @cache
@@ -64,29 +68,44 @@ def _arabic_frequent() -> dict[str, float]:
     more), kept instead of both full lists (about 70 MB less resident)."""
     out: dict[str, float] = {}
     for lang in ("ar", "fa"):
-        for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
-            z = round(9 - i / 100, 2)  # wordfreq's buckets are centibels
-            if z < ARABIC_ZIPF_FLOOR:
-                break
-            for word in bucket:
-                out[word] = max(out.get(word, 0.0), z)
+        for word, z in _frequent_of(lang).items():
+            out[word] = max(out.get(word, 0.0), z)
+    return out
+
+
+@cache
+def _frequent_of(lang: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i, bucket in enumerate(wordfreq.get_frequency_list(lang)):
+        z = round(9 - i / 100, 2)  # wordfreq's buckets are centibels
+        if z < ARABIC_ZIPF_FLOOR:
+            break
+        for word in bucket:
+            out[word] = max(out.get(word, 0.0), z)
     return out
 
 
 def preload() -> None:
     """Load every list now (about a second, once per process): a matcher is compiled at
     start and on each watchlist reload, and the first Arabic item must not pay for the
-    Arabic and Persian lists while the others wait behind it. Then let wordfreq drop its
-    full per-language lists: what the guards need is kept here in compact form."""
+    Arabic and Persian lists while the others wait behind it. One language at a time,
+    letting wordfreq drop each full list once what the guards need is kept here in
+    compact form, so the process never holds more than one full list (peak RSS)."""
     if _arabic_frequent.cache_info().currsize:
         return
-    for lang in ("en", "fr"):
-        _frequencies(lang)
+    for lang in ("en", "fr", "ar", "fa"):
+        if lang in ("en", "fr"):
+            _frequencies(lang)
+        else:
+            _common_of(lang)
+            _frequent_of(lang)
+        if lang == "fr":
+            latin_common()
+        if lang == "ar":
+            arabic_function()
+        wordfreq.get_frequency_list.cache_clear()
     arabic_common()
-    arabic_function()
-    latin_common()
     _arabic_frequent()
-    wordfreq.get_frequency_list.cache_clear()
 
 
 _MARKS = re.compile(r"[\u064b-\u065f\u0670\u0640]")  # harakat, superscript alef, tatweel
