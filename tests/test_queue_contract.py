@@ -231,9 +231,8 @@ def test_kafka_keeps_one_story_in_one_partition(kafka_broker: Broker, kafka_pref
     q.close()
 
 
+@pytest.mark.parametrize("backend", ["kafka"], indirect=True)  # SQLite's is thread-safe
 def test_kafka_subscription_belongs_to_one_thread(backend: Backend) -> None:
-    if not backend.kafka:
-        pytest.skip("SQLite's subscription takes the connection's lock; any thread may use it")
     sub = backend.queue.subscribe(ITEMS)
     sub.poll(1, timeout=0)
     failed: list[BaseException] = []
