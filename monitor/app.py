@@ -1,9 +1,10 @@
 """build(config) -> App: wires store, queue, sources, matcher, outbox and scheduler.
 
-One process runs every stage. The scheduler (APScheduler 3.x on asyncio) only decides when
-to poll (``monitor.poller`` owns what a poll means); matching and delivery run as their own
-loops, woken when there is work, so a slow Slack never delays a poll and a slow feed never
-delays an alert. Each loop leaves a heartbeat that ``/readyz`` reads.
+One process runs every stage (``--role all``), or one role's (``ROLE_STAGES``: poll, match
+or notify, on Kafka and PostgreSQL, any number of each). The scheduler (APScheduler 3.x on
+asyncio) only decides when to poll (``monitor.poller`` owns what a poll means); matching
+and delivery run as their own loops, woken when there is work, so a slow Slack never delays
+a poll and a slow feed never delays an alert. Each loop leaves a heartbeat that ``/readyz`` reads.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -41,10 +45,29 @@ from monitor.watchset import WatchlistSet
 
 log = logging.getLogger("monitor")
 
-STAGES = ("match", "deliver", "reload")
+#: What each role runs: ``poll`` (the scheduler and the poller), ``match`` (items ->
+#: alerts; the watchlists' reload), ``intake`` (alerts -> the store's outbox),
+#: ``deliver`` (the outbox -> the notifiers).
+ROLE_STAGES: dict[str, frozenset[str]] = {
+    "all": frozenset({"poll", "match", "intake", "deliver"}),
+    "poll": frozenset({"poll"}),
+    "match": frozenset({"match"}),
+    "notify": frozenset({"intake", "deliver"}),
+}
 #: How long one poll of a subscription waits for messages (SQLite answers at once; a Kafka
 #: fetch arrives asynchronously).
 POLL_WAIT = 0.2
+
+
+def loops_for(role: str) -> list[str]:
+    """The loops a role runs, by the name of their heartbeat (what ``/readyz`` checks):
+    the stage loop (matching and/or intake; "intake" when it only takes alerts in),
+    delivery, and the watchlists' reload (for matching). ``poll`` runs none: its
+    scheduler has no heartbeat."""
+    runs = ROLE_STAGES[role]
+    return [name for name, on in (
+        ("match" if "match" in runs else "intake", bool({"match", "intake"} & runs)),
+        ("deliver", "deliver" in runs), ("reload", "match" in runs)) if on]
 
 
 def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits,
@@ -59,11 +82,17 @@ def make_source(sc: SourceConfig, fetcher: Fetcher, limits: FetchLimits,
 
 
 class App:
-    def __init__(self, config: Config, *, once: bool = False) -> None:
+    def __init__(self, config: Config, *, once: bool = False, role: str = "all") -> None:
         self.config = config
         self.once = once
-        # The data directory's lock, then the store and the queue, checked to be a pair.
-        self.datadir, store, queue = open_paired(config)
+        self.role = role
+        self.runs = ROLE_STAGES[role]
+        # The loops this role runs, each with its heartbeat: the stage loop (matching
+        # and/or intake; its beat is "intake" for notify), delivery, the watchlists' reload.
+        self.loops = loops_for(role)
+        # The data directory's lock, then the store and the queue, checked to be a pair
+        # (roles: neither lock, ``monitor.datadir._open_shared``).
+        self.datadir, store, queue = open_paired(config, role)
         self.store: Store = store
         self.queue: Queue = queue  # the publisher; subscriptions live on the stage thread
         # Matching and intake run on this one thread, always the same: it owns the
@@ -75,10 +104,14 @@ class App:
         self.watchlists = WatchlistSet(config.rule_paths, [n.name for n in config.notifiers])
         pacing = {n.name: TokenBucket(*rate) for n in config.notifiers
                   if n.name in self.notifiers and (rate := n.pacing()) is not None}
-        self.beats: dict[str, float] = dict.fromkeys(STAGES, time.monotonic())
+        self.beats: dict[str, float] = dict.fromkeys(self.loops, time.monotonic())
         self.outbox = Outbox(self.store, self.notifiers, config.delivery, pacing,
                              on_progress=lambda: self.beat("deliver"))
-        self.poller = Poller(config, self.store, self.queue, once=once)
+        # Several pollers (``--role poll``) share the sources through the store's leases;
+        # ``all`` is the only poller of its store (its lock), so its lease always succeeds.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.poller = Poller(config, self.store, self.queue, once=once, holder=self.holder,
+                             shared=role != "all")
         f = config.fetch
         self.limits = FetchLimits(
             connect_timeout=f.connect_timeout, read_timeout=f.read_timeout,
@@ -90,7 +123,7 @@ class App:
         self.deliver = asyncio.Event()  # alerts were stored: deliver now
         self.stop = asyncio.Event()
         self._polls: set[asyncio.Task[None]] = set()
-        self._workers: list[asyncio.Task[None]] = []
+        self._workers: dict[str, asyncio.Task[None]] = {}
         self.scheduler: AsyncIOScheduler | None = None  # only the long-running mode has one
 
     # --- stages ------------------------------------------------------------------------
@@ -103,19 +136,24 @@ class App:
         off = {d: plans[d].skip_reason for d in wanted if d in plans and not plans[d].on}
         return on, off
 
-    def match_all(self) -> tuple[int, int]:
-        """Drain the items queue through the matcher and the alerts queue into the outbox.
-        Runs on ``stage_thread`` only (``in_stage_thread``)."""
-        items = alerts = 0
+    def match_all(self) -> tuple[int, int, int]:
+        """Drain the items queue through the matcher and the alerts queue into the outbox
+        (the stages this role runs). Returns (items matched, alerts published, alerts
+        newly stored). Runs on ``stage_thread`` only (``in_stage_thread``)."""
+        items = alerts = stored = 0
         while True:
-            self.beat("match")
-            n, a = match_batch(self.subscription(ITEMS), self.queue,
-                               lambda: self.watchlists.matcher, timeout=POLL_WAIT)
-            items, alerts = items + n, alerts + a
-            taken, _ = intake_batch(self.subscription(ALERTS), self.store, self.routes,
-                                    timeout=POLL_WAIT)
+            self.beat(self.loops[0])
+            n = taken = 0
+            if "match" in self.runs:
+                n, a = match_batch(self.subscription(ITEMS), self.queue,
+                                   lambda: self.watchlists.matcher, timeout=POLL_WAIT)
+                items, alerts = items + n, alerts + a
+            if "intake" in self.runs:
+                taken, new = intake_batch(self.subscription(ALERTS), self.store, self.routes,
+                                          timeout=POLL_WAIT)
+                stored += new
             if n == 0 and taken == 0:
-                return items, alerts
+                return items, alerts, stored
 
     def subscription(self, topic: str) -> Subscription:
         """The stage thread's subscription to ``topic`` (its role's group), made on first
@@ -166,7 +204,7 @@ class App:
         that died (they come back when the lease expires)."""
         items = alerts = 0
         while True:
-            n, a = await self.in_stage_thread(self.match_all)
+            n, a, _ = await self.in_stage_thread(self.match_all)
             items, alerts = items + n, alerts + a
             depths = await asyncio.to_thread(queue_depths, self.queue.admin)
             if not any(depths.values()) or self.stop.is_set():
@@ -191,15 +229,18 @@ class App:
             await self._sleep(min(wait, 1.0, max(0.05, deadline - time.monotonic())))
 
     async def run_forever(self) -> None:
-        sources = [sc for sc in self.config.sources if sc.enabled]
+        polls = "poll" in self.runs
+        sources = [sc for sc in self.config.sources if sc.enabled] if polls else []
         async with Fetcher() as fetcher:
-            self.scheduler = AsyncIOScheduler(timezone=UTC)
-            self.scheduler.add_listener(self._on_job_event,
-                                        EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+            self.scheduler = AsyncIOScheduler(timezone=UTC) if polls else None
+            if self.scheduler is not None:
+                self.scheduler.add_listener(self._on_job_event,
+                                            EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
             now = datetime.now(UTC)
             for i, sc in enumerate(sources):
                 source = make_source(sc, fetcher, self.limits, self.parse_limits)
                 first = now + timedelta(seconds=0.1 * i)
+                assert self.scheduler is not None
                 self.scheduler.add_job(
                     self._poll_job, "interval", seconds=sc.interval, jitter=sc.jitter_seconds,
                     args=[source, sc], id=sc.name, name=sc.name, max_instances=1,
@@ -209,13 +250,18 @@ class App:
             runner = None
             if self.config.server.enabled:
                 runner = await http_server.start(self.config.server, self.probes())
-            self.scheduler.start()
-            log.info("started sources=%d notifiers=%s", len(sources), list(self.notifiers))
-            self._workers = [asyncio.create_task(self._match_loop()),
-                             asyncio.create_task(self._outbox_loop()),
-                             asyncio.create_task(self._reload_loop())]
+            if self.scheduler is not None:
+                self.scheduler.start()
+            log.info("started role=%s sources=%d notifiers=%s", self.role, len(sources),
+                     list(self.notifiers))
+            loop_of = {"match": self._match_loop, "intake": self._match_loop,
+                       "deliver": self._outbox_loop, "reload": self._reload_loop}
+            self._workers = {name: asyncio.create_task(loop_of[name]()) for name in self.loops}
             await self.stop.wait()
-            await self._shutdown(self._workers)
+            await self._shutdown(list(self._workers.values()))
+            if polls:  # hand the sources on at once rather than when the leases expire
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.store.release_poll_leases, self.holder)
             if runner is not None:
                 await runner.cleanup()
 
@@ -250,11 +296,15 @@ class App:
                     kind, event.job_id)
 
     async def _match_loop(self) -> None:
+        # Without a poller in this process nothing wakes the loop: the subscriptions' own
+        # wait (POLL_WAIT) paces it.
+        idle = 1.0 if "poll" in self.runs else 0.05
         while not self.stop.is_set():
             self.work.clear()  # before matching: a poll that lands meanwhile wakes us again
-            self.beat("match")
+            self.beat(self.loops[0])
             try:
-                _, alerts = await self.in_stage_thread(self.match_all)
+                _, published, stored = await self.in_stage_thread(self.match_all)
+                alerts = published + stored
             except StoreError as exc:  # said once by the store (storage_failing); retried
                 log.debug("match_loop_store_error error=%r (retrying in 1 s)", str(exc))
                 alerts = 0
@@ -265,7 +315,7 @@ class App:
             if alerts:
                 self.deliver.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.work.wait(), timeout=1.0)
+                await asyncio.wait_for(self.work.wait(), timeout=idle)
 
     async def _outbox_loop(self) -> None:
         while not self.stop.is_set():
@@ -326,7 +376,7 @@ class App:
                       self.watchlists.view())
 
     def live(self) -> tuple[bool, list[str]]:
-        dead = [f"{stage} loop ended" for stage, task in zip(STAGES, self._workers, strict=False)
+        dead = [f"{stage} loop ended" for stage, task in self._workers.items()
                 if task.done() and not self.stop.is_set()]
         return not dead, dead
 

@@ -59,8 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     _config_arg(run)
     run.add_argument("--once", action="store_true",
                      help="poll every source once, drain the queues, deliver, exit 0")
-    run.add_argument("--role", choices=["all"], default="all",
-                     help="which stages to run (scaled-out roles come with the Kafka backend)")
+    run.add_argument("--role", choices=["all", "poll", "match", "notify"], default=None,
+                     help="which stages to run: poll (sources -> items), match (items -> "
+                          "alerts), notify (alerts -> outbox -> Slack), or all (default; "
+                          "or $MONITOR_ROLE); roles other than all need queue.backend: kafka "
+                          "and a PostgreSQL store")
     run.set_defaults(func="run:cmd_run")
 
     check = sub.add_parser("check", help="validate config.yaml and every watchlist")

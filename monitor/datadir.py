@@ -4,8 +4,10 @@
 ``fcntl.flock`` on ``monitor.lock`` in every folder that holds one of its SQLite files
 (the queue's folder, and the store's when the store is SQLite), and writes its PID there;
 with a PostgreSQL store it also takes the session-level advisory lock ``monitor:all`` (per
-database and schema; issue 9 will key one per role). A second daemon exits 3 naming the PID
-that holds it. Read-only commands (``check``, ``status``, ``db check``) take no lock.
+database and schema). The roles (``run --role poll|match|notify``, Kafka and PostgreSQL
+only) take neither lock: several of each share the work (``_open_shared``). A second
+``all`` daemon exits 3 naming the PID that holds it. Read-only commands (``check``,
+``status``, ``db check``) take no lock.
 
 **The pair.** The store and the queue each keep the same random *pair id* (a ``meta``
 table in both). At start the daemon runs ``PRAGMA quick_check`` on the SQLite files and
@@ -429,7 +431,7 @@ def _close(*opened: Any) -> None:
                 thing.close()
 
 
-def open_paired(config: Config) -> tuple[DataDir, Store, Queue]:
+def open_paired(config: Config, role: str = "all") -> tuple[DataDir, Store, Queue]:
     """Lock the data directory, check the SQLite files, open the store and the queue, and
     make sure they belong together (pairing a fresh pair). Everything is released again
     when it raises. A Kafka queue has no file to pair: the store is opened alone and the
@@ -443,6 +445,8 @@ def open_paired(config: Config) -> tuple[DataDir, Store, Queue]:
     from monitor.queue.sqlite import SqliteQueue
     from monitor.store import open_store
 
+    if role != "all":
+        return _open_shared(config, role)
     if config.queue.backend != "sqlite":
         return _open_unpaired(config)
     data = DataDir(config)
@@ -503,6 +507,23 @@ def _open_unpaired(config: Config) -> tuple[DataDir, Store, Queue]:
     except BaseException:
         _close(store)
         data.release()
+        raise
+
+
+def _open_shared(config: Config, role: str) -> tuple[DataDir, Store, Queue]:
+    """A role (``run --role poll|match|notify``: Kafka and PostgreSQL, checked by the
+    caller): no file lock and no advisory lock, since any number of each role share the
+    work: matchers and notifiers through the consumer groups, notifiers' deliveries
+    through the outbox's claims (FOR UPDATE SKIP LOCKED), pollers' sources through the
+    store's source leases."""
+    from monitor.queue import open_queue
+    from monitor.store import open_store
+
+    store = open_store(config)
+    try:
+        return DataDir(config, role), store, open_queue(config)
+    except BaseException:
+        _close(store)
         raise
 
 

@@ -206,8 +206,12 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler", "kafka", "urllib3", "asyncio"):
+    for noisy in ("apscheduler", "urllib3", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # kafka-python logs every refused reconnect at ERROR (with tracebacks) while a broker is
+    # down; the queue says so once itself (storage_failing / storage_recovered).
+    logging.getLogger("kafka").setLevel(logging.NOTSET if root.level <= logging.DEBUG
+                                        else logging.CRITICAL)
     # Our clients log through SDK_LOGGER_NAME; the slack_sdk modules' own loggers stay shut.
     logging.getLogger("slack_sdk").setLevel(logging.CRITICAL)
     debug = root.level <= logging.DEBUG

@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-POLLS = Counter("monitor_polls_total", "Polls by source and outcome (ok, failed).",
+POLLS = Counter("monitor_polls_total",
+                "Polls by source and outcome (ok, failed; skipped: another poller held "
+                "the source's lease).",
                 ["source", "outcome"], registry=REGISTRY)
 FETCH_REJECTED = Counter("monitor_fetch_rejected_total", "Fetches refused by the fetch layer.",
                          ["source", "reason"], registry=REGISTRY)

@@ -27,11 +27,25 @@ log = logging.getLogger("monitor")
 
 @dataclass(frozen=True)
 class PollOutcome:
-    """``delay``: seconds to the next poll when it is not the usual interval (backoff)."""
+    """``delay``: seconds to the next poll when it is not the usual interval (backoff);
+    ``skipped``: another poller holds the source's lease, so this run did nothing."""
 
     ok: bool
     new: int = 0
     delay: float | None = None
+    skipped: bool = False
+
+
+#: A lease ends this much before the source's next interval (a tenth of it, at most 5 s):
+#: when its holder dies another poller takes the source over within one interval. The
+#: holder itself renews its lease whenever it runs, expired or not, so a live holder keeps
+#: its sources; another poller takes one over only when its run falls in that margin.
+LEASE_MARGIN = 0.1
+LEASE_MARGIN_MAX = 5.0
+
+
+def lease_until(now: float, interval: float) -> float:
+    return now + interval - min(interval * LEASE_MARGIN, LEASE_MARGIN_MAX)
 
 
 def backoff_delay(interval: float, failures: int, cap: float) -> float:
@@ -45,15 +59,30 @@ class Poller:
     """Polls sources for the daemon. ``once``: a single pass (``run --once``), so there is
     no next poll to announce."""
 
-    def __init__(self, config: Config, store: Store, queue: Queue, *, once: bool = False):
+    def __init__(self, config: Config, store: Store, queue: Queue, *, once: bool = False,
+                 holder: str = "", shared: bool = False):
         self.config = config
         self.store = store
         self.queue = queue
         self.once = once
+        self.holder = holder
+        self.shared = shared
 
     async def poll(self, source: Source, sc: SourceConfig) -> PollOutcome:
+        """Take the source's lease (when the poller has a ``holder`` name: the daemon),
+        then poll. ``shared`` (several ``--role poll`` instances on one store): a lease
+        another poller holds skips this run; otherwise the lease is always taken (one
+        cheap statement)."""
         started = time.monotonic()
         try:
+            taken = not self.holder or await asyncio.to_thread(
+                self.store.take_poll_lease, source.name, self.holder,
+                lease_until(time.time(), sc.interval), shared=self.shared)
+            if not taken:
+                metrics.POLLS.labels(source.name, "skipped").inc()
+                log.debug("poll_skipped source=%s (another poller holds its lease)",
+                          source.name)
+                return PollOutcome(True, 0, skipped=True)
             polled = await poll(source, self.store, self.queue, self.config.backfill(sc))
         except MonitorError as exc:
             return await self._failed(source, sc, exc, crashed=False)

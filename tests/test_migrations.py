@@ -253,7 +253,7 @@ def test_head_is_the_newest_revision_in_one_line_of_history() -> None:
 
     script = ScriptDirectory(str(schema_mod.MIGRATIONS))
     assert script.get_heads() == [HEAD], "set schema.HEAD to the newest revision"
-    assert revisions() == ("0001", "0002")
+    assert revisions() == ("0001", "0002", "0003")
     assert script.get_revision("0001").down_revision is None
 
 
@@ -274,11 +274,11 @@ def test_migrations_ship_inside_the_package() -> None:
 def test_upgrade_an_empty_database(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
     assert version(db) is None
     code, out, _ = upgrade_cli(db, capsys)
-    assert code == 0 and "upgraded from schema empty to 0002 (0001, 0002;" in out
+    assert code == 0 and "upgraded from schema empty to 0003 (0001, 0002, 0003;" in out
     assert version(db) == HEAD
     assert drift(db) == []
     code, out, _ = upgrade_cli(db, capsys)
-    assert code == 0 and "is at schema 0002, the current version" in out
+    assert code == 0 and "is at schema 0003, the current version" in out
 
 
 def test_upgrade_a_database_at_the_previous_revision(
@@ -292,11 +292,11 @@ def test_upgrade_a_database_at_the_previous_revision(
            " updated_at) VALUES ('a1', 'slack', 'pending', 0, 1000, 1000)",
            cursor=json.dumps({"etag": '"v1"'}), alert=json.dumps(ALERT))
     with pytest.raises(SchemaMismatch, match=r"schema version 0001 and this monitor needs "
-                                             r"0002: .*`monitor db upgrade`"):
+                                             r"0003: .*`monitor db upgrade`"):
         open_store(db.config)
 
     code, out, _ = upgrade_cli(db, capsys)
-    assert code == 0 and "upgraded from schema 0001 to 0002 (0002;" in out
+    assert code == 0 and "upgraded from schema 0001 to 0003 (0002, 0003;" in out
     assert "alerts_created_at" in shape(db)["alerts"][1] and drift(db) == []
     store = open_store(db.config)
     try:
@@ -328,11 +328,11 @@ def test_a_database_of_the_unversioned_releases_is_stamped_then_upgraded(
            " updated_at) VALUES ('a1', 'slack', 'pending', 0, 6, 6)",
            cursor=json.dumps({"etag": '"v1"'}), item=json.dumps(ITEM),
            alert=json.dumps(ALERT))
-    with pytest.raises(SchemaMismatch, match=r"schema version unversioned .*needs 0002"):
+    with pytest.raises(SchemaMismatch, match=r"schema version unversioned .*needs 0003"):
         open_store(db.config)
 
     code, out, _ = upgrade_cli(db, capsys)
-    assert code == 0 and "upgraded from schema unversioned" in out and "to 0002" in out
+    assert code == 0 and "upgraded from schema unversioned" in out and "to 0003" in out
     assert version(db) == HEAD
     other = (request.getfixturevalue("fresh_schema")() if db.kind == "postgres"
              else f"sqlite:///{db.tmp / 'other' / 'monitor.db'}")
@@ -397,7 +397,7 @@ def test_run_refuses_a_schema_older_or_newer_than_the_code(db: Db) -> None:
     older = run_monitor("run", "--once", "--config", str(db.config_path))
     assert older.code == 3, older.stderr
     (line,) = older.stderr.strip().splitlines()
-    assert "schema version 0001 and this monitor needs 0002" in line
+    assert "schema version 0001 and this monitor needs 0003" in line
     assert "run `monitor db upgrade`" in line and "postgres@" not in line
 
     at_revision(db, HEAD)
@@ -405,7 +405,7 @@ def test_run_refuses_a_schema_older_or_newer_than_the_code(db: Db) -> None:
     newer = run_monitor("run", "--once", "--config", str(db.config_path))
     assert newer.code == 3, newer.stderr
     (line,) = newer.stderr.strip().splitlines()
-    assert "schema version 0099, newer than this monitor knows (it needs 0002)" in line
+    assert "schema version 0099, newer than this monitor knows (it needs 0003)" in line
     assert "upgrade monitor" in line
     upgrade = run_monitor("db", "upgrade", "--config", str(db.config_path))
     assert upgrade.code == 3 and "newer than this monitor knows" in upgrade.stderr
@@ -436,7 +436,7 @@ def test_two_db_upgrades_at_once_on_a_fresh_postgres_schema(
         said = sorted(r.stdout.splitlines()[0].split(" is at ")[-1].split(" upgraded ")[-1]
                       for r in results)
         assert [s.split(" (")[0] for s in said] == [
-            "from schema empty to 0002", "schema 0002, the current version"], said
+            "from schema empty to 0003", "schema 0003, the current version"], said
         assert version(db) == HEAD
         assert len(db.run("SELECT version_num FROM alembic_version")) == 1
 

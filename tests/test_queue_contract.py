@@ -27,6 +27,8 @@ from monitor.queue.offsets import OffsetTracker
 from monitor.queue.sqlite import SqliteQueue
 from monitor.stages import match_batch
 from tests.harness.kafka import SESSION_TIMEOUT, Broker
+from tests.harness.subscriptions import settle as settle_for
+from tests.harness.subscriptions import take
 
 try:
     from monitor.queue.kafka_consumer import KafkaSubscription as KafkaLike
@@ -61,24 +63,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     queue.close()
 
 
-def take(sub: Subscription, n: int, within: float = 15.0) -> list[Message]:
-    """Poll until ``n`` messages came (a Kafka subscription's first poll joins its group)."""
-    got: list[Message] = []
-    end = time.monotonic() + within
-    while len(got) < n and time.monotonic() < end:
-        got += sub.poll(n - len(got), timeout=0.5)
-    assert len(got) == n, f"expected {n} messages, got {[m.key for m in got]}"
-    return got
-
-
 def settle(sub: Subscription, seconds: float = 0.6) -> list[Message]:
     """Whatever else comes within ``seconds`` (expected: nothing). SQLite answers at once,
     so a moment is enough there; a Kafka fetch may still be on its way."""
-    got: list[Message] = []
-    end = time.monotonic() + (seconds if isinstance(sub, KafkaLike) else 0.05)
-    while time.monotonic() < end:
-        got += sub.poll(10, timeout=0.2)
-    return got
+    return settle_for(sub, seconds if isinstance(sub, KafkaLike) else 0.05)
 
 
 def publish(queue: Queue, *keys: str, topic: str = ITEMS) -> None:

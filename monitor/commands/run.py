@@ -10,30 +10,44 @@ import signal
 import sys
 from typing import Any
 
-from monitor.commands.common import EXIT_INVALID, EXIT_OK, EXIT_SERVICE
+from monitor.commands.common import EXIT_INVALID, EXIT_OK, EXIT_SERVICE, EXIT_USAGE
+from monitor.config import POSTGRES_SCHEMES, Config
 from monitor.logs import setup_logging
 from monitor.preflight import preflight
 
 log = logging.getLogger("monitor")
+
+#: ``monitor run --role``: which stages this process runs (monitor.app.App).
+ROLES = ("all", "poll", "match", "notify")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Refuses to start (exit 1) on anything ``monitor check`` would refuse, so nothing is
     polled, and marked seen, without a watchlist to match it; and (exit 3) while another
     daemon holds the data directory, or when the store and the queue are not a pair
-    (``monitor.datadir``)."""
+    (``monitor.datadir``); (exit 2) a role other than ``all`` without Kafka and
+    PostgreSQL."""
+    role = args.role or os.environ.get("MONITOR_ROLE", "").strip().lower() or "all"
+    if role not in ROLES:
+        _refuse([f"monitor: not started: MONITOR_ROLE={role!r}: expected one of "
+                 f"{', '.join(ROLES)}"])
+        return EXIT_USAGE
     found = preflight(args.config)
     if not found.ok or found.config is None:
         _refuse([str(p) for p in found.problems] + [
             "monitor: not started; fix the problems above (`monitor check` lists them)"])
         return EXIT_INVALID
     config = found.config
+    refused = role_refusal(role, config, once=args.once)
+    if refused:
+        _refuse([f"monitor: not started: {refused}"])
+        return EXIT_USAGE
     setup_logging(config.log_level, config.log.format)
     from monitor.app import App  # heavy imports only for the daemon
     from monitor.datadir import StartRefused
 
     try:
-        app = App(config, once=args.once)
+        app = App(config, once=args.once, role=role)
     except StartRefused as exc:  # another daemon, or files that are not a pair: exit 3
         _refuse([f"monitor: not started: {exc}"])
         return EXIT_SERVICE
@@ -50,6 +64,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.close()
     log.info("stopped")
     return EXIT_OK
+
+
+def role_refusal(role: str, config: Config, *, once: bool) -> str | None:
+    """Why ``role`` cannot run with this config (None: it can). Roles other than ``all``
+    share the queue and the store between processes: the SQLite queue is a file in one
+    data directory that one daemon locks, so they need Kafka and PostgreSQL."""
+    if role == "all":
+        return None
+    if config.queue.backend != "kafka" or not config.store.url.startswith(POSTGRES_SCHEMES):
+        return (f"--role {role} needs queue.backend: kafka and a PostgreSQL store "
+                "(store.url: postgresql://…); with the embedded SQLite queue run --role all")
+    if once:
+        return f"--once runs every stage: it cannot be combined with --role {role}"
+    return None
 
 
 def _refuse(lines: list[str]) -> None:

@@ -114,6 +114,17 @@ class Store(ABC):
 
     # --- seen items ----------------------------------------------------------------------
     @abstractmethod
+    def take_poll_lease(self, source: str, holder: str, until: float, *,
+                        shared: bool = True) -> bool:
+        """Take ``source``'s poll lease for ``holder`` until ``until`` (epoch seconds), in
+        one statement: True when taken. ``shared``: only if no other lease is in force
+        (several pollers on one store); otherwise unconditionally (the only poller)."""
+
+    @abstractmethod
+    def release_poll_leases(self, holder: str) -> None:
+        """Give back every poll lease ``holder`` holds (a clean shutdown)."""
+
+    @abstractmethod
     def unseen(self, items: Sequence[Item]) -> list[Item]:
         """The items none of whose identities (key, guid) were seen before, first of each
         identity only (a feed listing one story twice yields it once)."""

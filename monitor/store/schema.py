@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 #: The revision this code reads and writes (the newest in migrations/versions).
-HEAD = "0002"
+HEAD = "0003"
 #: The schema of the releases before versioned migrations.
 BASELINE = "0001"
 MIGRATIONS = Path(__file__).with_name("migrations")

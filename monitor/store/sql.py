@@ -205,6 +205,31 @@ class SqlStore(Store):
             conn.execute(sa.update(source_state).where(source_state.c.source == source)
                          .values(next_poll=when))
 
+    def take_poll_lease(self, source: str, holder: str, until: float, *,
+                        shared: bool = True) -> bool:
+        """One INSERT … ON CONFLICT DO UPDATE: a source polled for the first time gets its
+        row with the lease; an existing row's lease is taken only when ``shared`` is off or
+        no lease is in force (NULL or expired). The row is locked for the statement, so of
+        two pollers racing for one source exactly one gets it."""
+        now = time.time()
+        stmt = self.backend.insert(source_state).values(source=source, lease_until=until,
+                                                        lease_holder=holder)
+        free = sa.or_(source_state.c.lease_until.is_(None), source_state.c.lease_until < now,
+                      source_state.c.lease_holder == holder)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[source_state.c.source],
+            set_={"lease_until": stmt.excluded.lease_until,
+                  "lease_holder": stmt.excluded.lease_holder},
+            where=free if shared else None)
+        with self.backend.tx(failpoint=WRITE) as conn:
+            taken = conn.execute(stmt.execution_options(preserve_rowcount=True))
+            return bool(taken.rowcount == 1)
+
+    def release_poll_leases(self, holder: str) -> None:
+        with self.backend.tx(failpoint=WRITE) as conn:
+            conn.execute(sa.update(source_state).where(source_state.c.lease_holder == holder)
+                         .values(lease_until=None, lease_holder=None))
+
     # --- seen items ----------------------------------------------------------------------
     def unseen(self, items: Sequence[Item]) -> list[Item]:
         wanted = list(dict.fromkeys(i for item in items for i in identities(item)))

@@ -49,6 +49,8 @@ source_state = sa.Table(
     sa.Column("primed_items", sa.Integer, nullable=False, server_default=_zero()),
     sa.Column("primed_alerted", sa.Integer, nullable=False, server_default=_zero()),
     sa.Column("primed_backfill", sa.Text),
+    sa.Column("lease_until", TIME),  # a poller's lease on the source (take_poll_lease)
+    sa.Column("lease_holder", sa.Text),
 )
 
 seen = sa.Table(

