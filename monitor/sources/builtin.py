@@ -56,12 +56,7 @@ class JsonApi:
 
     @classmethod
     def from_options(cls, options: JsonApiOptions, context: SourceContext) -> JsonApiSource:
-        from monitor.sources.jsonapi import JsonApiSource
-
-        return JsonApiSource(options.name, options.url, context.fetcher,
-                             items=options.items or "", fields=options.fields or {},
-                             limits=context.limits, max_items=options.max_items,
-                             title=options.title or "", parse_limits=context.parse_limits)
+        return _json_source(options, context, options.items or "", options.fields or {})
 
 
 class GdeltOptions(SourceConfig):
@@ -85,13 +80,21 @@ class Gdelt:
 
     @classmethod
     def from_options(cls, options: GdeltOptions, context: SourceContext) -> JsonApiSource:
-        from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS, JsonApiSource
+        from monitor.sources.jsonapi import GDELT_FIELDS, GDELT_ITEMS
 
-        return JsonApiSource(options.name, options.url, context.fetcher,
-                             items=options.items or GDELT_ITEMS,
-                             fields=options.fields or GDELT_FIELDS, limits=context.limits,
-                             max_items=options.max_items, title=options.title or "",
-                             parse_limits=context.parse_limits)
+        return _json_source(options, context, options.items or GDELT_ITEMS,
+                            options.fields or GDELT_FIELDS)
+
+
+def _json_source(options: SourceConfig, context: SourceContext, items: str,
+                 fields: dict[str, str]) -> JsonApiSource:
+    """A JSON API source (json and gdelt differ only in their default field map); imported
+    here, not at module level, so reading a config does not import aiohttp."""
+    from monitor.sources.jsonapi import JsonApiSource
+
+    return JsonApiSource(options.name, options.url, context.fetcher, items=items,
+                         fields=fields, limits=context.limits, max_items=options.max_items,
+                         title=options.title or "", parse_limits=context.parse_limits)
 
 
 def _compile(items: str, fields: dict[str, str]) -> None:

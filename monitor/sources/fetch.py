@@ -413,3 +413,16 @@ def _read_capped(path: str, cap: int, shown: str) -> tuple[bytes, float]:
     if len(body) > cap:
         raise FetchRejected("max_bytes", f"{redact_url(shown)}: local file over {cap} bytes")
     return body, mtime
+
+
+@dataclass(frozen=True)
+class SourceParser:
+    """What every parser of a fetched body carries: the source it reads for and how its
+    errors name it (``where``: source and URL, credentials redacted)."""
+
+    name: str
+    url: str
+
+    @property
+    def where(self) -> str:
+        return f"source={self.name} url={redact_url(self.url)}"

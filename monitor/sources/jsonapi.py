@@ -41,7 +41,7 @@ from monitor.sources.canonical import (
     item_key,
     normalise_date,
 )
-from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, redact_url
+from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, SourceParser
 from monitor.sources.parsing import (
     Kept,
     Parsed,
@@ -234,20 +234,14 @@ class JsonApiSource(Source):
 
 
 @dataclass(frozen=True)
-class JsonApiParser:
+class JsonApiParser(SourceParser):
     """A fetched JSON response to items: picklable and free of I/O, so that it runs in a
     parser worker. At most ``parse_cap(max_items)`` elements are mapped; the ``max_items``
     newest items are kept."""
 
-    name: str
-    url: str
     mapping: FieldMap
     max_items: int = 500
     title: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"source={self.name} url={redact_url(self.url)}"
 
     def parse(self, result: FetchResult) -> Parsed:
         where = self.where

@@ -29,7 +29,7 @@ from monitor.errors import SourceError
 from monitor.models import Item
 from monitor.sources.base import Cursor, PollResult, Source
 from monitor.sources.canonical import canonical_url, cap, iso_from_struct, item_key
-from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, redact_url
+from monitor.sources.fetch import Fetcher, FetchLimits, FetchResult, SourceParser
 from monitor.sources.jsonapi import JSON_FEED_FIELDS, FieldMap, load_json, map_items
 from monitor.sources.parsing import (
     Parsed,
@@ -97,7 +97,7 @@ class RssSource(Source):
 
 
 @dataclass(frozen=True)
-class RssParser:
+class RssParser(SourceParser):
     """A fetched response to items, for one feed: picklable, and free of I/O, so that it runs
     in a parser worker. At most ``parse_cap(max_items)`` items of a document are parsed (cut
     before parsing, see :func:`~monitor.sources.parsing.cut_items`); the ``max_items``
@@ -106,14 +106,8 @@ class RssParser:
     ``title`` is config's display name; without it, the feed's own title.
     """
 
-    name: str
-    url: str
     max_items: int = 500
     title: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"source={self.name} url={redact_url(self.url)}"
 
     def parse(self, result: FetchResult) -> Parsed:
         """Items and warnings from one fetched response (no I/O)."""
