@@ -17,7 +17,7 @@ import pytest
 from tests.harness.daemon import base_config, run_monitor, write_config
 from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
-from tests.harness.slackstub import SlackStub
+from tests.harness.slackstub import SlackStub, lost_and_duplicated
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,8 +58,7 @@ def test_kill_between_stages_loses_nothing_and_duplicates_nothing(
         restarted = run_once(config, env)
         assert restarted.code == 0, restarted.stderr
         counts = Counter(slack.alert_ids())
-    assert len(counts) == len(STORIES), "lost = 0"
-    assert set(counts.values()) == {1}, "dup = 0"
+    assert lost_and_duplicated(counts, len(STORIES)) == {"lost": 0, "duplicated": 0}
 
 
 def test_kill_after_send_web_api_reconciles_without_reposting(

@@ -51,7 +51,7 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -760,3 +760,9 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def lost_and_duplicated(counts: Counter[str | None], expected: int) -> dict[str, int]:
+    """The checker of the fault tests: of ``expected`` distinct alerts, how many never
+    reached Slack and how many extra posts there were, from the posts per alert id."""
+    return {"lost": expected - len(counts), "duplicated": sum(n - 1 for n in counts.values())}
