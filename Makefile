@@ -44,6 +44,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/match_real.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

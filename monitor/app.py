@@ -237,9 +237,14 @@ class App:
                 self.scheduler.add_listener(self._on_job_event,
                                             EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
             now = datetime.now(UTC)
+            # First polls are staggered (no burst of every source at start), by 0.1 s, or
+            # closer when that would spread them over more than the shortest interval:
+            # every source has had its first poll within one interval.
+            shortest = min((sc.interval for sc in sources), default=1.0)
+            step = min(0.1, shortest / max(1, len(sources)))
             for i, sc in enumerate(sources):
                 source = make_source(sc, fetcher, self.limits, self.parse_limits)
-                first = now + timedelta(seconds=0.1 * i)
+                first = now + timedelta(seconds=step * i)
                 assert self.scheduler is not None
                 self.scheduler.add_job(
                     self._poll_job, "interval", seconds=sc.interval, jitter=sc.jitter_seconds,
@@ -355,7 +360,8 @@ class App:
         for task in polls:
             task.cancel()
         deadline = self.config.scheduler.shutdown_deadline
-        _, pending = await asyncio.wait(workers, timeout=deadline)
+        # A poll-only role has no workers (and asyncio.wait refuses an empty set).
+        _, pending = (await asyncio.wait(workers, timeout=deadline)) if workers else (set(), set())
         for worker in pending:
             worker.cancel()
         log.info("shutdown polls_cancelled=%d workers_abandoned=%d took=%.1fs", len(polls),

@@ -539,7 +539,8 @@ def check_report(config: Config) -> tuple[bool, list[str]]:
     states = data.file_states()
     lines: list[str] = []
     damaged = False
-    for role, path in (("store", data.store_path), ("queue", data.queue_path)):
+    kafka = config.queue.backend == "kafka"
+    for role, path in (("store", data.store_path), ("queue", None if kafka else data.queue_path)):
         if path is None:
             continue
         if states[role] != PRESENT:
@@ -553,6 +554,8 @@ def check_report(config: Config) -> tuple[bool, list[str]]:
     if damaged:
         return False, [*lines, "pairing not checked: a file is damaged (restore the store "
                                "from a backup; `monitor db recover` rebuilds a queue)"]
+    if kafka:
+        return _check_kafka(config, data, lines)
     sides = []
     for role in ("store", "queue"):
         opened: Store | SqliteQueue | None = None
@@ -579,6 +582,44 @@ def check_report(config: Config) -> tuple[bool, list[str]]:
     else:
         lines.append(f"not paired: {verdict.problem}")
     return verdict.ok, lines
+
+
+def _check_kafka(config: Config, data: DataDir, lines: list[str]) -> tuple[bool, list[str]]:
+    """``db check`` with a Kafka queue: the store answers, the broker answers, the topics
+    exist, and what waits in each (the groups' lag) and in the dead-letter topic. There is
+    no pairing: the broker, not a file beside the store, keeps the queue."""
+    from monitor.queue import open_queue
+    from monitor.queue.base import TOPICS
+    from monitor.store import open_store
+
+    ok = True
+    if data.pg_url:
+        try:
+            open_store(config).close()
+            lines.insert(0, f"ok: store {data.store_where}: reachable (its integrity is the "
+                            "server's to check)")
+        except ServiceUnavailable as exc:
+            lines.insert(0, f"unreachable: store {data.store_where}: {exc}")
+            ok = False
+    q = config.queue
+    where = f"kafka {q.bootstrap_servers} (topics {q.topic_prefix}.*)"
+    try:
+        queue = open_queue(config, create=False)
+    except ServiceUnavailable as exc:
+        return False, [*lines, f"unreachable: queue {where}: {exc}"]
+    try:
+        admin = queue.admin
+        admin.ping()
+        waiting = {t: admin.depth(t) for t in TOPICS}
+        dead = sum(len(admin.dead(t)) for t in TOPICS)
+    except ServiceUnavailable as exc:
+        return False, [*lines, f"unreachable: queue {where}: {exc}"]
+    finally:
+        queue.close()
+    lines.append(f"ok: queue {where}: reachable; waiting "
+                 + ", ".join(f"{t} {n}" for t, n in waiting.items())
+                 + f"; dead-lettered {dead} (the broker keeps the queue: no pairing to check)")
+    return ok, lines
 
 
 # --- db recover ------------------------------------------------------------------------------

@@ -107,6 +107,14 @@ def _store_text(config: Config) -> str:
     return f"postgresql {host}"
 
 
+def _queue_text(config: Config) -> str:
+    q = config.queue
+    if q.backend == "kafka":
+        return (f"kafka {q.bootstrap_servers}, topics {q.topic_prefix}.*, {q.partitions} "
+                f"partition{'s' * (q.partitions != 1)} for new topics")
+    return f"sqlite {config.resolve(q.path)}"
+
+
 def summary(config: Config, watchlists: Sequence[Watchlist],
             plans: Sequence[NotifierPlan] | None = None) -> list[str]:
     """What will run, in lines for ``check``: sources, watchlists, store, queue and each
@@ -124,7 +132,7 @@ def summary(config: Config, watchlists: Sequence[Watchlist],
         f"  watchlists: {len(watchlists)} ({', '.join(w.name for w in watchlists)}), "
         f"{terms} terms",
         f"  store:      {_store_text(config)}",
-        f"  queue:      {config.queue.backend} {config.resolve(config.queue.path)}",
+        f"  queue:      {_queue_text(config)}",
         "  notifiers:",
     ]
     lines += [f"    {plan}" for plan in plans]

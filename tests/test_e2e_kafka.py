@@ -30,12 +30,13 @@ STORIES = [Entry(f"Convoy {n} reaches Ar-Rutbah", f"https://n.example/{n}") for 
 
 
 def setup(tmp_path: Path, feed_stub: FeedStub, slack: SlackStub, broker: Broker, prefix: str,
-          entries: list[Entry]) -> tuple[Path, dict[str, str]]:
+          entries: list[Entry], store_url: str | None = None) -> tuple[Path, dict[str, str]]:
     url = feed_stub.serve("/f.xml", rss(entries))
     notifier = {"name": "slack", "type": "slack", "token": "${SLACK_BOT_TOKEN}",
                 "channel": "#alerts", "api_url": "${SLACK_API_URL}", "rate_per_second": 20}
+    extra: dict[str, Any] = {"store": {"url": store_url}} if store_url else {}
     config = base_config(tmp_path, [{"name": "f", "url": url}], [notifier],
-                         queue=kafka_queue_config(broker, prefix))
+                         queue=kafka_queue_config(broker, prefix), **extra)
     env = {"SLACK_BOT_TOKEN": slack.token or "", "SLACK_API_URL": slack.api_url}
     return write_config(tmp_path / "config.yaml", config), env
 
@@ -55,12 +56,15 @@ def lag(broker: Broker, prefix: str) -> dict[str, int]:
         queue.close()
 
 
-def test_pipeline_on_kafka_alerts_once_and_status_reads_the_lag(
-    tmp_path: Path, feed_stub: FeedStub, kafka_broker: Broker, kafka_prefix: str
+def test_pipeline_on_kafka_and_postgres_alerts_once_and_status_reads_the_lag(
+    tmp_path: Path, feed_stub: FeedStub, kafka_broker: Broker, kafka_prefix: str,
+    postgres_url: str
 ) -> None:
+    """The scaled-out stack in one process: Kafka queue, PostgreSQL store (an empty schema,
+    created at the first start). The SQLite store on Kafka: D05 below."""
     with SlackStub() as slack:
         config, env = setup(tmp_path, feed_stub, slack, kafka_broker, kafka_prefix,
-                            [*UNRELATED[:2], *STORIES[:2], *UNRELATED[2:]])
+                            [*UNRELATED[:2], *STORIES[:2], *UNRELATED[2:]], postgres_url)
         first = run_once(config, env)
         assert first.code == 0, first.stderr
         assert "kafka_topics_created" in first.stderr
@@ -90,3 +94,33 @@ def test_d05_kill_before_the_offset_commit_replays_and_posts_exactly_once(
     assert lost_and_duplicated(counts, len(STORIES)) == {"lost": 0, "duplicated": 0}
     assert "alert_duplicate" in restarted.stderr, "the replay was deduplicated by alert id"
     assert lag(kafka_broker, kafka_prefix) == {ITEMS: 0, ALERTS: 0}
+
+
+def test_db_commands_and_check_speak_of_the_broker_not_a_queue_file(
+    tmp_path: Path, feed_stub: FeedStub, kafka_broker: Broker, kafka_prefix: str
+) -> None:
+    with SlackStub() as slack:
+        config, env = setup(tmp_path, feed_stub, slack, kafka_broker, kafka_prefix, STORIES)
+    queue_file = tmp_path / "data" / "queue.db"
+    upgraded = run_monitor("db", "upgrade", "--config", str(config), env=env)
+    assert upgraded.code == 0, upgraded.stderr
+    assert f"ok: queue kafka {kafka_broker.bootstrap}: topics {kafka_prefix}.items" \
+        in upgraded.stdout
+    assert lag(kafka_broker, kafka_prefix) == {ITEMS: 0, ALERTS: 0}, "the topics exist"
+    checked = run_monitor("db", "check", "--config", str(config), env=env)
+    assert checked.code == 0, checked.stdout + checked.stderr
+    assert f"ok: queue kafka {kafka_broker.bootstrap} (topics {kafka_prefix}.*): reachable; " \
+        "waiting items 0, alerts 0; dead-lettered 0" in checked.stdout, checked.stdout
+    recover = run_monitor("db", "recover", "--config", str(config), env=env)
+    assert recover.code == 2 and "the broker keeps the queue" in recover.stderr
+    summary = run_monitor("check", "--config", str(config), env=env)
+    assert f"queue:      kafka {kafka_broker.bootstrap}, topics {kafka_prefix}.*" \
+        in summary.stdout, summary.stdout
+    assert not queue_file.exists(), "no SQLite queue file is made for a Kafka queue"
+    # A broker that is not there: db check says which and fails.
+    dead = write_config(tmp_path / "dead.yaml", base_config(
+        tmp_path, [{"name": "f", "url": "http://127.0.0.1:9/f.xml"}], [],
+        queue={"backend": "kafka", "bootstrap_servers": "127.0.0.1:9", "timeout": "2s"}))
+    down = run_monitor("db", "check", "--config", str(dead), env=env)
+    assert down.code == 1, down.stdout + down.stderr
+    assert "unreachable: queue kafka 127.0.0.1:9 (topics monitor.*)" in down.stdout

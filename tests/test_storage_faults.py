@@ -148,9 +148,12 @@ def test_poll_on_a_full_disk_fails_in_one_line_and_keeps_its_schedule(
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
 
 
-def test_postgres_errors_are_store_errors_said_once(
+def test_a_dropped_postgres_connection_fails_the_call_it_cut_then_is_opened_again(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A PostgreSQL restart or failover drops the store's connection: the call it cuts off
+    fails as a StoreError (said once, without the URL), and the next call opens a new
+    connection instead of failing until the daemon is restarted."""
     import psycopg
 
     from monitor.store.postgres import PostgresStore
@@ -158,17 +161,19 @@ def test_postgres_errors_are_store_errors_said_once(
     caplog.set_level(logging.INFO)
     store = PostgresStore(postgres_url)
     store.record_poll("f", cursor={}, error=None, items=0)
+    first = store.conn.info.backend_pid
     with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
     with pytest.raises(StoreError):
         store.delivery_counts()
-    with pytest.raises(StoreError):
-        store.record_poll("f", cursor={}, error=None, items=0)
-    with pytest.raises(ServiceUnavailable):
-        store.ping()
-    said = [r for r in caplog.records if r.name == "monitor.store"]
-    assert [r.getMessage().split()[0] for r in said] == ["storage_failing"]
-    assert "postgresql://" not in said[0].getMessage()
+    store.record_poll("f", cursor={}, error=None, items=0)  # a write, on a new connection
+    store.ping()
+    assert store.conn.info.backend_pid != first
+    state = store.source_state("f")
+    assert state is not None
+    said = [r.getMessage().split()[0] for r in caplog.records if r.name == "monitor.store"]
+    assert said == ["storage_failing", "store_reconnected", "storage_recovered"], said
+    assert not any("postgresql://" in r.getMessage() for r in caplog.records)
     store.close()
 
 

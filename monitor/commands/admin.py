@@ -107,18 +107,25 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     the daemons of the old release first: a daemon refuses to start on a schema it does
     not know, but one already running is not told (exit 3 for a schema newer than this
     release knows)."""
+    from monitor.queue import open_queue
     from monitor.queue.sqlite import SqliteQueue
     from monitor.store import upgrade_store
 
     config = load_config(args.config, require_env=False)
-    queue_path = config.resolve(config.queue.path)
     where, done = upgrade_store(config)
-    SqliteQueue(queue_path).close()
     if done.steps or done.before != done.after:
         print(f"ok: store {where} upgraded from schema {done.before} to {done.after} "
               f"({', '.join(done.steps) or 'adopted'}; {done.seconds:.2f}s)")
     else:
         print(f"ok: store {where} is at schema {done.after}, the current version")
+    q = config.queue
+    if q.backend == "kafka":  # the topics, made if missing (another instance may race: fine)
+        open_queue(config, create=True).close()
+        print(f"ok: queue kafka {q.bootstrap_servers}: topics {q.topic_prefix}.items, "
+              f".alerts, .items.retry, .alerts.retry and .dead exist")
+        return EXIT_OK
+    queue_path = config.resolve(q.path)
+    SqliteQueue(queue_path).close()
     print(f"ok: queue {queue_path} is at the current schema")
     return EXIT_OK
 
@@ -150,6 +157,12 @@ def cmd_db_recover(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.backfill != "0" and not args.new_store:
         print("monitor db recover: --backfill goes with --new-store", file=sys.stderr)
+        return EXIT_USAGE
+    if config.queue.backend == "kafka":
+        print("monitor db recover: pairs a store with its SQLite queue file; with "
+              "queue.backend: kafka the broker keeps the queue and there is nothing to pair "
+              "(`monitor db check` says whether the broker and the store answer)",
+              file=sys.stderr)
         return EXIT_USAGE
     data = DataDir(config)
     data.lock("recover")

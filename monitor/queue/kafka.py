@@ -45,6 +45,9 @@ from monitor.storefault import Fault
 
 log = logging.getLogger("monitor.queue")
 
+#: Records handed to the producer at once by one publish (see ``KafkaQueue.produce``).
+PRODUCE_CHUNK = 100
+
 Record = tuple[str, str, bytes, Headers]  # (Kafka topic, key, value, headers)
 
 
@@ -123,11 +126,16 @@ class KafkaQueue(Queue):
         try:
             failpoints.hit("queue_write")
             producer = self.producer()
-            futures = [producer.send(name, key=key.encode(), value=value, headers=headers)
-                       for name, key, value, headers in records]
-            producer.flush(timeout=self.timeout + 2)
-            for future in futures:
-                future.get(timeout=0)
+            # In chunks: a record expires ``timeout`` after it is handed to the producer,
+            # so 500 new items sent at once on a loaded host expired while they waited
+            # their turn (one record per batch, below). A chunk is sent only once the one
+            # before it is acknowledged: ``timeout`` bounds a stall, not the whole publish.
+            for i in range(0, len(records), PRODUCE_CHUNK):
+                futures = [producer.send(name, key=key.encode(), value=value, headers=headers)
+                           for name, key, value, headers in records[i:i + PRODUCE_CHUNK]]
+                producer.flush(timeout=self.timeout + 2)
+                for future in futures:
+                    future.get(timeout=0)
         except StoreError:
             raise
         except Exception as exc:  # kafka's errors, or a failpoint's: the write failed

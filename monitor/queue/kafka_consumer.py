@@ -240,7 +240,16 @@ class _OnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_revoked(self, revoked: Any) -> None:
         if self.sub._consumer is not None and revoked:
             self.sub._revoked(self.sub._consumer, set(revoked))
+            log.info("kafka_revoked group=%s partitions=%s", self.sub.group,
+                     _names(revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        log.debug("kafka_assigned group=%s partitions=%s", self.sub.group,
-                  sorted((tp.topic, tp.partition) for tp in assigned))
+        # INFO: rebalances are rare and an operator scaling a role out wants to see who
+        # took which partitions (a benchmark waits for this line too).
+        log.info("kafka_assigned group=%s partitions=%s", self.sub.group, _names(assigned))
+
+
+def _names(partitions: Any) -> str:
+    """``items:0,items.retry:0``: the topic after its prefix, and the partition."""
+    return ",".join(f"{tp.topic.split('.', 1)[-1]}:{tp.partition}"
+                    for tp in sorted(partitions, key=lambda tp: (tp.topic, tp.partition)))

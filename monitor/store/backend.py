@@ -24,6 +24,7 @@ is rolled back in PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -39,6 +40,8 @@ from sqlalchemy.pool import NullPool, StaticPool
 from monitor.errors import ServiceUnavailable
 from monitor.sqlite_util import SqliteDb
 from monitor.storefault import Fault
+
+log = logging.getLogger("monitor.store")
 
 #: The PostgreSQL advisory lock (per database and schema) that serialises schema changes.
 SCHEMA_LOCK = "monitor:schema"
@@ -178,10 +181,11 @@ class PostgresBackend(Backend):
         timeout = max(1, int(connect_timeout))
         # libpq reads the URL itself, exactly as given (options=-csearch_path=…, service
         # files, sslmode), rather than SQLAlchemy re-spelling it.
-        engine = sa.create_engine("postgresql+psycopg://", poolclass=NullPool,
-                                  creator=lambda: psycopg.connect(url, connect_timeout=timeout))
+        self.engine = sa.create_engine(
+            "postgresql+psycopg://", poolclass=NullPool,
+            creator=lambda: psycopg.connect(url, connect_timeout=timeout))
         try:
-            self.connection = engine.connect()
+            self.connection = self.engine.connect()
         except sa.exc.DBAPIError as exc:
             raise ServiceUnavailable(f"cannot open the PostgreSQL store: "
                                      f"{_say(_unwrapped(exc))}") from exc
@@ -195,8 +199,7 @@ class PostgresBackend(Backend):
     def _guard(self, *, write: bool) -> Iterator[None]:
         with self.lock:  # taken first: the fault is only ever touched under the lock
             try:
-                if self.connection.invalidated:  # SQLAlchemy would quietly reconnect
-                    raise self.fault.failed(_LOST, write=write)
+                self._reconnect_if_lost()
                 yield
             except sa.exc.DBAPIError as exc:
                 orig = _unwrapped(exc)
@@ -235,8 +238,7 @@ class PostgresBackend(Backend):
             raise ServiceUnavailable("PostgreSQL store busy for over 5s")
         try:
             self.fault.check()
-            if self.connection.invalidated:
-                raise ServiceUnavailable(f"PostgreSQL store unreachable: {_LOST}")
+            self._reconnect_if_lost()
             self.connection.exec_driver_sql("SELECT 1").fetchall()
         except sa.exc.DBAPIError as exc:
             raise ServiceUnavailable(f"PostgreSQL store unreachable: "
@@ -245,13 +247,25 @@ class PostgresBackend(Backend):
             self._settle()
             self.lock.release()
 
+    def _reconnect_if_lost(self) -> None:
+        """A connection the server dropped (a restart, a failover, an idle timeout) is
+        replaced by a new one, here, between transactions, never inside one: a transaction
+        cut off by the drop has failed for its caller, who retries it whole.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the server cannot be reached yet (the caller's guard
+                turns it into the store's fault; the next call tries again).
+        """
+        if not self.connection.invalidated:
+            return
+        with suppress(sa.exc.SQLAlchemyError):
+            self.connection.close()
+        self.connection = self.engine.connect()
+        log.info("store_reconnected store=%s", self.where)
+
     def close(self) -> None:
         with self.lock, suppress(sa.exc.SQLAlchemyError):
             self.connection.close()
-
-
-_LOST = ConnectionError("the connection to the server was lost; it is opened again at the "
-                        "next start of monitor")
 
 
 def _say(exc: BaseException) -> str:

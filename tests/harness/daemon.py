@@ -112,6 +112,13 @@ class Daemon:
         )
         self.pid = self.proc.pid
 
+    def log_text(self) -> str:
+        """The child's stderr so far, read without moving the shared file offset (the
+        child writes through the same open file description)."""
+        fd = self._err.fileno()
+        size = os.fstat(fd).st_size
+        return os.pread(fd, size, 0).decode("utf-8", "replace") if size else ""
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> Result:
         started = time.monotonic()
         self.proc.send_signal(sig)
