@@ -45,6 +45,9 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/match_real.py
 	$(BIN)/python bench/scale.py
+	@# The issue's 5,000 items through 2 match + 2 notify, one match instance SIGKILLed
+	MONITOR_SCALE_ALERTS=5000 $(BIN)/python -m pytest -q -p no:cacheprovider -s \
+	  tests/test_roles_faults.py -k once_though_one_is_killed
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -15,6 +15,7 @@ Without tansu or PostgreSQL these tests skip with the reason (a failure under CI
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -133,7 +134,9 @@ def _tails(logs: list[tuple[int, str]], size: int = 1500) -> list[str]:
 
 # --- 1. 5,000 alerts through two of each consumer role, one match instance SIGKILLed ------
 FAULT_FEEDS, FAULT_PER_FEED, FAULT_PARTITIONS = 4, 500, 4  # 2,000 alerts; 2 partitions each
-KILL_FEEDS = 10  # 5,000 alerts
+#: 5,000 alerts (the issue's figure) with MONITOR_SCALE_ALERTS=5000 (`make bench` runs it:
+#: about 80 s, delivery-bound); 2,000 in the suite, which must stay near 10 minutes.
+KILL_FEEDS = int(os.environ.get("MONITOR_SCALE_ALERTS", "2000")) // FAULT_PER_FEED
 
 
 def _start_split(config: Path, env: dict[str, str], group: str) -> list[Daemon]:
@@ -160,12 +163,13 @@ def _later_assignment_of_all(d: Daemon, group: str, before: int) -> Callable[[],
     return lambda: any(a == every for a in _assignments(d.log_text(), group)[before:])
 
 
-@pytest.mark.timeout(210)  # typical: 70-90 s on 2 cores, delivery-bound (~70 posts/s)
-def test_5000_alerts_through_two_match_and_two_notify_instances_post_once_though_one_is_killed(
+@pytest.mark.timeout(210)  # typical: 35 s at 2,000 alerts, 80 s at 5,000 (~70 posts/s)
+def test_alerts_through_two_match_and_two_notify_instances_post_once_though_one_is_killed(
     tmp_path: Path, feed_stub: FeedStub, kafka_broker: Broker, kafka_prefix: str,
     postgres_url: str
 ) -> None:
-    """Two match and two notify instances share 5,000 items; one match instance is
+    """Two match and two notify instances share 2,000 items (5,000 under ``make bench``,
+    see KILL_FEEDS); one match instance is
     SIGKILLed mid-stream: the other takes its partitions over (after the 6 s session
     timeout), nothing is lost and no alert is posted twice; both notify instances post."""
     expected = KILL_FEEDS * FAULT_PER_FEED
@@ -289,3 +293,60 @@ def test_a_stalled_match_instance_is_rebalanced_without_loss_or_duplicates(
         events, _tails(logs))
     assert all(alive), (alive, events, _tails(logs))
     assert _exits(logs) == [0] * len(ROLES), (events, _tails(logs))
+
+
+# --- 3. a watchlist edit reaches every match instance -------------------------------------
+def test_a_watchlist_edit_reaches_every_match_instance(
+    tmp_path: Path, kafka_broker: Broker, kafka_prefix: str, postgres_url: str
+) -> None:
+    """Each match instance watches the rules folder itself: an edit there (a ConfigMap
+    update, a file written on a shared volume) is matched by every instance, whichever
+    partitions it holds. Items are produced straight to the items topic; what the match
+    group made of them is read back from the alerts topic by a group of the test's own."""
+    from monitor.queue.base import ALERTS, ITEMS
+    from monitor.queue.kafka import KafkaQueue
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    watchlist = rules / "w.yaml"
+    watchlist.write_text("watchlist: w\nterms:\n  - {id: rutba, name: Rutba, kind: place}\n")
+    config = write_config(tmp_path / "config.yaml", base_config(
+        tmp_path, [{"name": "idle", "url": "http://127.0.0.1:9/f.xml", "enabled": False}],
+        [{"name": "console", "type": "console"}], rules=str(rules), store={"url": postgres_url},
+        queue=kafka_queue_config(kafka_broker, kafka_prefix, partitions=FAULT_PARTITIONS)))
+    assert run_monitor("db", "upgrade", "--config", str(config), timeout=60).code == 0
+    group = f"{kafka_prefix}-match"
+    every = _item_partitions(FAULT_PARTITIONS)
+    matchers = [Daemon(config, args=("--role", "match")) for _ in range(2)]
+    queue = KafkaQueue(kafka_broker.bootstrap, prefix=kafka_prefix, timeout=10,
+                       session_timeout=6)
+    try:
+        def split() -> bool:
+            held = [_assignments(d.log_text(), group) for d in matchers]
+            return all(held) and all(h[-1] for h in held) and held[0][-1] | held[1][-1] == every
+
+        _wait("both match instances holding item partitions", split, matchers, 60)
+        watchlist.write_text("watchlist: w\nterms:\n  - {id: rutba, name: Rutba, kind: place}\n"
+                             "  - {id: palmyra, name: Palmyra, kind: place}\n")
+        _wait("both instances reloading the watchlist", lambda: all(
+            "config_reload ok=yes" in d.log_text() for d in matchers), matchers, 30)
+        stories = 24  # keys spread over the 4 partitions: both instances get some
+        queue.publish_many(ITEMS, [(f"k{n}", {"id": f"i{n}", "source": "s", "key": f"k{n}",
+                                              "title": f"Shelling near Palmyra, report {n}"})
+                                   for n in range(stories)])
+        alerts = queue.subscribe(ALERTS, group=f"{kafka_prefix}-reader")
+        got: set[str] = set()
+        deadline = time.monotonic() + 45
+        while len(got) < stories and time.monotonic() < deadline:
+            batch = alerts.poll(100, timeout=0.5)
+            got |= {m.payload["item"]["id"] for m in batch
+                    if any(x["term"] == "palmyra" for x in m.payload["matches"])}
+            alerts.commit(batch)
+        alerts.close()
+    finally:
+        queue.close()
+        logs = _stop_all(matchers)
+    assert len(got) == stories, (sorted(got), _tails(logs))
+    by_instance = [log.count("terms=['Palmyra']") for _, log in logs]
+    assert all(n > 0 for n in by_instance), f"each instance matched the new term: {by_instance}"
+    assert _exits(logs) == [0, 0], _tails(logs)
