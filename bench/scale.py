@@ -74,12 +74,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def log_text(d: Daemon) -> str:
-    """The daemon's stderr so far, read without moving the offset it writes at."""
-    fd = d._err.fileno()
-    return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
-
-
 # ---------------------------------------------------------------- setup
 
 def write_watchlist(path: Path, specs: list[real.Spec]) -> None:
@@ -150,8 +144,8 @@ def wait_split(daemons: list[Daemon], partitions: int, timeout: float = 120) -> 
     while time.monotonic() < started + timeout:
         for d in daemons:
             if d.proc.poll() is not None:
-                sys.exit(f"a match instance exited ({d.proc.returncode}):\n{log_text(d)[-3000:]}")
-        held = assignments([log_text(d) for d in daemons])
+                sys.exit(f"a match instance exited ({d.proc.returncode}):\n{d.log_text()[-3000:]}")
+        held = assignments([d.log_text() for d in daemons])
         ok = (all(held) and set().union(*held) == want
               and sum(len(h) for h in held) == partitions)
         if ok:
@@ -162,7 +156,7 @@ def wait_split(daemons: list[Daemon], partitions: int, timeout: float = 120) -> 
             stable_since = None
         time.sleep(0.1)
     sys.exit(f"the match instances did not split the partitions in {timeout:g}s: "
-             f"{assignments([log_text(d) for d in daemons])}")
+             f"{assignments([d.log_text() for d in daemons])}")
 
 
 def stop_all(daemons: list[Daemon]) -> list[str]:
@@ -316,15 +310,15 @@ def latency_run(tmp: Path, broker: Broker, pg: Postgres, texts: list[str], rate:
         try:
             wait_split(matchers, partitions)
             deadline = time.monotonic() + 120
-            while "-notify partitions=" not in log_text(notify):
+            while "-notify partitions=" not in notify.log_text():
                 if time.monotonic() > deadline:
                     sys.exit("the notify instance did not join its group")
                 time.sleep(0.1)
             poller = Daemon(config, env, args=("--role", "poll"))
             daemons.append(poller)
-            while "polled source=grow" not in log_text(poller):  # its first (empty) poll
+            while "polled source=grow" not in poller.log_text():  # its first (empty) poll
                 if time.monotonic() > deadline or poller.proc.poll() is not None:
-                    sys.exit(f"the poller did not poll:\n{log_text(poller)[-3000:]}")
+                    sys.exit(f"the poller did not poll:\n{poller.log_text()[-3000:]}")
                 time.sleep(0.05)
             writer = threading.Thread(target=feed.run, args=(seconds,))
             writer.start()
