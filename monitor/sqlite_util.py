@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -18,6 +19,27 @@ from monitor.storefault import Fault
 #: translated into StoreError, so they keep their traceback.
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError,
          sqlite3.NotSupportedError)
+
+
+def _enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL, waiting out other processes doing the same. On a fresh file the
+    switch reads then writes the header: two processes opening it at once (two ``db
+    upgrade``, a daemon and ``check``) both hold the read lock and want the write lock,
+    and SQLite answers one of them "database is locked" at once, without the busy
+    handler, to break the deadlock. Retrying is the documented remedy."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 class SqliteDb:
@@ -40,7 +62,7 @@ class SqliteDb:
             self.conn = sqlite3.connect(
                 str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(self.conn, busy_timeout)
             sync = "FULL" if durability == "full" else "NORMAL"
             self.conn.execute(f"PRAGMA synchronous={sync}")
             self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")

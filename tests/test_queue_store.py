@@ -57,3 +57,28 @@ def test_poison_message_is_dead_lettered_after_max_attempts(queue: Queue) -> Non
         assert dead == (attempt == 5)
     assert queue.claim(ITEMS, 10) == []
     assert queue.dead(ITEMS) == [("bad", "TypeError: boom")]
+
+
+def _open_at(path: str, start: float) -> str:
+    while time.time() < start:
+        pass
+    try:
+        SqliteQueue(Path(path)).close()
+    except Exception as exc:  # reported back to the test, which names it
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_processes_creating_one_queue_file_at_once_all_open_it(tmp_path: Path) -> None:
+    """Seen in CI: two ``db upgrade`` at once, one failed "database is locked". Switching a
+    fresh file to WAL is a read then a write, and SQLite refuses one of two such
+    processes at once, without waiting. Before the fix half of these rounds failed."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for round_ in range(40):
+            start = time.time() + 0.05
+            path = str(tmp_path / f"q{round_}.db")
+            results = [pool.apply_async(_open_at, (path, start)) for _ in range(4)]
+            errors = [e for e in (r.get(timeout=60) for r in results) if e]
+            assert not errors, f"round {round_}: {errors}"
