@@ -66,7 +66,10 @@ def health(config: Config, store: Store, queue: QueueAdmin, plans: Sequence[Noti
     set in force (``WatchlistSet.view()``), from the daemon or loaded by ``status``."""
     down = unreachable(store, queue)
     try:
-        report = _report(config, store, queue, plans, watchlists)
+        # A queue that did not answer its ping is not asked for its depths: each question
+        # would wait out the same timeout (a partitioned broker answers nothing).
+        queue_down = any(reason.startswith("queue:") for reason in down)
+        report = _report(config, store, None if queue_down else queue, plans, watchlists)
     except Exception as exc:  # the store or queue itself is what is broken
         return {"status": "failing", "time": time.time(),
                 "reasons": down or [f"store or queue unreachable: {exc}"],
@@ -91,8 +94,8 @@ def unreachable(store: Store, queue: QueueAdmin) -> list[str]:
     return reasons
 
 
-def _report(config: Config, store: Store, queue: QueueAdmin, plans: Sequence[NotifierPlan],
-            watchlists: dict[str, Any]) -> dict[str, Any]:
+def _report(config: Config, store: Store, queue: QueueAdmin | None,
+            plans: Sequence[NotifierPlan], watchlists: dict[str, Any]) -> dict[str, Any]:
     sources = {sc.name: source_view(store.source_state(sc.name))
                for sc in config.sources if sc.enabled}
     known = {d.destination: d for d in store.destination_states()}
@@ -107,7 +110,8 @@ def _report(config: Config, store: Store, queue: QueueAdmin, plans: Sequence[Not
             "last_failure": d.last_failure if d else None,
             "last_success": d.last_success if d else None,
         }
-    return {"time": time.time(), "sources": sources, "queues": queue_depths(queue),
+    queues = queue_depths(queue) if queue is not None else {}
+    return {"time": time.time(), "sources": sources, "queues": queues,
             "deliveries": store.delivery_counts(), "destinations": destinations,
             "watchlists": watchlists}
 

@@ -29,6 +29,10 @@ DELIVERIES = Counter("monitor_deliveries_total",
 POSSIBLE_DUPLICATES = Counter("monitor_alerts_possible_duplicate_total",
                               "Re-sends after an ambiguous attempt that could not be checked.",
                               ["destination"], registry=REGISTRY)
+QUEUE_PUBLISH_ERRORS = Counter("monitor_queue_publish_errors_total",
+                               "Publishes the queue did not take (broker unreachable, disk "
+                               "full); the poll or stage that published keeps its work and "
+                               "retries.", ["backend"], registry=REGISTRY)
 QUEUE_DEPTH = Gauge("monitor_queue_depth", "Messages waiting in a queue.", ["queue"],
                     registry=REGISTRY)
 DELIVERY_ROWS = Gauge("monitor_delivery_rows", "(alert, destination) rows by state.",

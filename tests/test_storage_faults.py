@@ -35,7 +35,7 @@ from monitor.testing import make_item
 from tests.harness.daemon import Daemon, base_config, write_config
 from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
-from tests.harness.probes import free_port, get_json, health, wait_for, wait_until
+from tests.harness.probes import free_port, get_json, health, metric, wait_for, wait_until
 from tests.harness.slackstub import Reply, SlackStub, lost_and_duplicated
 
 pytestmark = pytest.mark.timeout(90)
@@ -275,12 +275,14 @@ def test_d09a_queue_write_failing_for_three_polls_advances_nothing_then_delivers
         assert wait_until(lambda: len(slack.posts()) == len(STORIES), 30)
         assert wait_until(lambda: len(feed_stub.requests_for("/f.xml")) >= 6, 10)
         assert wait_until(lambda: (h := health(base)) and h["status"] == "ok", 10)
+        publish_errors = metric(base, 'monitor_queue_publish_errors_total{backend="sqlite"}')
         alive = daemon.proc.poll() is None
         stopped = daemon.stop()
         polls = feed_stub.requests_for("/f.xml")
         counts = Counter(slack.alert_ids())
     assert any("queue: " in r and "database or disk is full" in r for r in failing["reasons"])
     assert ready_code == 503
+    assert publish_errors == 3, "each failed publish is counted"
     assert alive and stopped.code == 0, stopped.stderr[-3000:]
     assert lost_and_duplicated(counts, len(STORIES)) == {"lost": 0, "duplicated": 0}
 

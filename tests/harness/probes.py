@@ -62,3 +62,15 @@ def wait_for(predicate: Callable[[], T | None], timeout: float = 20.0) -> T:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def metric(base: str, series: str) -> float:
+    """One series' value from the daemon's ``/metrics`` (0 when it is not there yet), e.g.
+    ``monitor_queue_publish_errors_total{backend="kafka"}``."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == series:
+            return float(value)
+    return 0.0
