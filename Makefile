@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config.yaml
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint check bench clean
 
@@ -28,7 +29,10 @@ test: $(VENV)/.installed-test
 	   pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start) || true
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@# Two workers (pytest-xdist): the suite waits on daemons, brokers and clocks far more
+	@# than it computes. The multi-daemon tests are one group (tests/harness/xdist.py).
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup \
+	  --durations=10 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench

@@ -23,8 +23,9 @@ from tests.harness.feeds import UNRELATED, Entry, rss
 from tests.harness.feedstub import FeedStub
 from tests.harness.kafka import SESSION_TIMEOUT, Broker, kafka_queue_config
 from tests.harness.slackstub import SlackStub, lost_and_duplicated
+from tests.harness.xdist import HEAVY
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), HEAVY]
 
 STORIES = [Entry(f"Convoy {n} reaches Ar-Rutbah", f"https://n.example/{n}") for n in range(5)]
 

@@ -29,10 +29,11 @@ from tests.harness.feedstub import FeedStub
 from tests.harness.kafka import Broker, kafka_queue_config
 from tests.harness.probes import free_port, health, metric, wait_for, wait_until
 from tests.harness.slackstub import SlackStub, lost_and_duplicated
+from tests.harness.xdist import HEAVY
 
 BLACKHOLE = float(os.environ.get("MONITOR_BLACKHOLE_SECONDS", "20"))
 
-pytestmark = pytest.mark.timeout(BLACKHOLE + 120)
+pytestmark = [pytest.mark.timeout(BLACKHOLE + 120), HEAVY]
 
 BEFORE = [Entry(f"Convoy {n} reaches Ar-Rutbah", f"https://n.example/before/{n}")
           for n in range(2)]

@@ -29,8 +29,9 @@ from tests.harness.kafka import SESSION_TIMEOUT, RestartableBroker, kafka_queue_
 from tests.harness.probes import free_port, health, wait_for, wait_until
 from tests.harness.slackstub import SlackStub, lost_and_duplicated
 from tests.harness.subscriptions import settle, take
+from tests.harness.xdist import HEAVY
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), HEAVY]
 
 TIMEOUT = 2.0  # queue.timeout for these queues: a publish to a dead broker fails within it
 

@@ -30,8 +30,9 @@ from tests.harness.daemon import Daemon, base_config, run_monitor, write_config
 from tests.harness.feeds import UNRELATED, rss
 from tests.harness.feedstub import FeedStub
 from tests.harness.kafka import Broker, kafka_queue_config
+from tests.harness.xdist import HEAVY
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), HEAVY]
 
 CONSOLE = {"name": "console", "type": "console"}
 

@@ -31,8 +31,9 @@ from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
 from tests.harness.kafka import Broker, kafka_queue_config
 from tests.harness.slackstub import Reply, SlackStub, lost_and_duplicated
+from tests.harness.xdist import HEAVY
 
-pytestmark = pytest.mark.timeout(120)  # typical: 40-50 s; test 1 has its own
+pytestmark = [pytest.mark.timeout(120), HEAVY]  # typical: 40-50 s; test 1 has its own
 
 SETTLE = 2.0  # after the last expected post: long enough for a late duplicate to show
 ROLES = ["match", "match", "notify", "notify", "poll"]  # consumers first
