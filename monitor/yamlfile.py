@@ -2,9 +2,10 @@
 
 ruamel.yaml (YAML 1.2) rejects duplicate keys and keeps ``NO`` a string (PyYAML does
 neither). A document is built by libyaml's C parser; its round-trip parser, which keeps
-each node's line and column, runs only when a problem needs placing (``Located``). Before constructing anything the event
-stream is screened: aliases (the "billion laughs" of YAML) and explicit tags such as
-``!!python/object/apply`` are refused outright, and files over 1 MiB are not read.
+each node's line and column, runs only when a problem needs placing (``Located``).
+Before constructing anything the event stream is screened: aliases (the "billion laughs"
+of YAML) and explicit tags such as ``!!python/object/apply`` are refused outright, and
+files over 1 MiB are not read.
 """
 
 from __future__ import annotations
