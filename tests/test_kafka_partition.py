@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 
 from monitor.server import PROBE_TIMEOUT
-from tests.harness.daemon import Daemon, base_config, write_config
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.feeds import Entry, rss
 from tests.harness.feedstub import FeedStub
-from tests.harness.kafka import Broker, kafka_queue_config
-from tests.harness.probes import free_port, health, metric, wait_for, wait_until
+from tests.harness.kafka import Broker, kafka_daemon
+from tests.harness.probes import health, metric, wait_for, wait_until
 from tests.harness.slackstub import SlackStub, lost_and_duplicated
 from tests.harness.xdist import HEAVY
 
@@ -58,17 +57,8 @@ def test_d08_a_blackholed_broker_link_delays_but_loses_nothing(
 ) -> None:
     broker, proxy = kafka_proxied_broker
     url = feed_stub.serve("/f.xml", rss(BEFORE))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with SlackStub() as slack:
-        notifier = {"name": "slack", "type": "slack", "token": "${SLACK_BOT_TOKEN}",
-                    "channel": "#alerts", "api_url": "${SLACK_API_URL}", "rate_per_second": 20}
-        config = base_config(tmp_path, [{"name": "f", "url": url, "interval": "1s",
-                                         "jitter": 0}], [notifier],
-                             queue=kafka_queue_config(broker, kafka_prefix) | {"timeout": "2s"})
-        config["server"] = {"port": port}
-        env = {"SLACK_BOT_TOKEN": slack.token or "", "SLACK_API_URL": slack.api_url}
-        daemon = Daemon(write_config(tmp_path / "config.yaml", config), env)
+        daemon, base = kafka_daemon(tmp_path, url, broker, kafka_prefix, slack)
         try:
             assert wait_until(lambda: len(slack.posts()) == len(BEFORE), 40), slack.posts()
             assert wait_until(lambda: (h := health(base)) and h["status"] == "ok", 15), (

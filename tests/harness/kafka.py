@@ -29,8 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.daemon import Daemon, base_config, write_config
 from tests.harness.faultproxy import FaultProxy
 from tests.harness.probes import free_port
+from tests.harness.slackstub import SlackStub
 
 SESSION_TIMEOUT = 6.0  # seconds: a group join on Tansu then waits about 3 s
 
@@ -249,3 +251,18 @@ def kafka_proxied_broker() -> Iterator[tuple[Broker, FaultProxy]]:
             yield broker, proxy
         finally:
             broker.stop()
+
+
+def kafka_daemon(tmp_path: Path, feed_url: str, broker: Broker, prefix: str,
+                 slack: SlackStub) -> tuple[Daemon, str]:
+    """``monitor run`` on this broker (``queue.timeout`` 2 s) polling one feed every
+    second and posting to ``slack``; the daemon and the base URL of its probes."""
+    port = free_port()
+    notifier = {"name": "slack", "type": "slack", "token": "${SLACK_BOT_TOKEN}",
+                "channel": "#alerts", "api_url": "${SLACK_API_URL}", "rate_per_second": 20}
+    config = base_config(tmp_path, [{"name": "f", "url": feed_url, "interval": "1s",
+                                     "jitter": 0}], [notifier],
+                         queue=kafka_queue_config(broker, prefix) | {"timeout": "2s"})
+    config["server"] = {"port": port}
+    env = {"SLACK_BOT_TOKEN": slack.token or "", "SLACK_API_URL": slack.api_url}
+    return Daemon(write_config(tmp_path / "config.yaml", config), env), f"http://127.0.0.1:{port}"
