@@ -187,7 +187,8 @@ def test_a_late_run_is_not_followed_at_once_by_the_next_on_time_run(tmp_path: Pa
 # --- (b) two pollers share 200 sources -----------------------------------------------------
 SOURCES = 200
 # 3 s: 200 sources make 67 polls/s on two cores; the feed server in this process then
-# records a request up to about a second after it was sent, which the gap check allows.
+# records a request up to about a second after it was sent (seen: one poller's two runs
+# 0.59 s apart by the server's clock, though started 1.5 s apart or more).
 INTERVAL = 3.0
 INTERVALS = 3
 
@@ -197,57 +198,74 @@ def test_b_two_pollers_poll_each_source_once_per_interval(
     postgres_url: str
 ) -> None:
     body = rss(UNRELATED[:2])
-    sources = [{"name": f"s{i:03d}", "url": feed_stub.serve(f"/f{i:03d}.xml", body),
-                "interval": f"{INTERVAL:g}s", "jitter": 0} for i in range(SOURCES)]
-    config = write_config(tmp_path / "config.yaml", base_config(
-        tmp_path, sources, [CONSOLE], queue=kafka_queue_config(kafka_broker, kafka_prefix),
-        store={"url": postgres_url}))
-    upgraded = run_monitor("db", "upgrade", "--config", str(config), timeout=60)
+    # Each poller reads its own copy of the config whose feed URLs carry its name in the
+    # query (the feed server routes on the path alone): the server then knows which poller
+    # sent each request, and the lease's promise can be checked exactly (below).
+    configs = []
+    for who in ("A", "B"):
+        sources = [{"name": f"s{i:03d}",
+                    "url": feed_stub.serve(f"/f{i:03d}.xml", body) + f"?poller={who}",
+                    "interval": f"{INTERVAL:g}s", "jitter": 0} for i in range(SOURCES)]
+        configs.append(write_config(tmp_path / f"config-{who}.yaml", base_config(
+            tmp_path, sources, [CONSOLE], queue=kafka_queue_config(kafka_broker, kafka_prefix),
+            store={"url": postgres_url})))
+    upgraded = run_monitor("db", "upgrade", "--config", str(configs[0]), timeout=60)
     assert upgraded.code == 0, upgraded.stderr
-    pollers = [Daemon(config, args=("--role", "poll")) for _ in range(2)]
+    pollers = [Daemon(config, args=("--role", "poll")) for config in configs]
     try:
         # The daemon staggers first polls over at most one interval: wait until
         # every source has had its first poll plus three intervals.
         deadline = time.monotonic() + 80
         while time.monotonic() < deadline:
-            firsts = {r.path for r in feed_stub.requests}
-            if len(firsts) == SOURCES:
+            if len(_polls(feed_stub)) == SOURCES:
                 break
             assert all(d.proc.poll() is None for d in pollers), "a poller exited"
             time.sleep(0.5)
-        assert len({r.path for r in feed_stub.requests}) == SOURCES
+        assert len(_polls(feed_stub)) == SOURCES
         time.sleep(INTERVALS * INTERVAL + 1.0)
-        requests = feed_stub.requests
+        by_source = _polls(feed_stub)
     finally:
         logs = _stop_all(pollers)
     for log in logs:
         assert "started role=poll" in log, log[-2000:]
-    by_source: dict[str, list[float]] = {}
-    for r in requests:
-        by_source.setdefault(r.path, []).append(r.time)
-    assert len(by_source) == SOURCES
-    worst_gap, worst, counts = INTERVAL, "", Counter[int]()
-    for path, times in by_source.items():
-        times.sort()
-        window = [t for t in times if t < times[0] + INTERVALS * INTERVAL]
+    counts, handoffs, closest = Counter[int](), 0, (INTERVAL, "")
+    for path, polls in by_source.items():
+        window = [p for p in polls if p[0] < polls[0][0] + INTERVALS * INTERVAL]
         counts[len(window)] += 1
-        assert INTERVALS - 1 <= len(window) <= INTERVALS + 1, (path, times)
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        if gaps and min(gaps) < worst_gap:
-            worst_gap, worst = min(gaps), path
-    name = f"source=s{worst[2:5]} " if worst else "-"
-    # Two pollers racing for a source fetch it at nearly the same moment; one poller's runs
-    # are half an interval apart at the least (MIN_GAP). A third of the interval tells
-    # either from the feed server's own delay in recording a request.
-    assert worst_gap >= INTERVAL / 3, (worst_gap, worst, by_source.get(worst), [
-        [line for line in log.splitlines() if name in line] for log in logs])
+        assert INTERVALS - 1 <= len(window) <= INTERVALS + 1, (path, polls)
+        for (t1, who1), (t2, who2) in itertools.pairwise(polls):
+            if who1 == who2:
+                continue
+            # A poller renews a source's lease when its poll ends, to the next interval less
+            # the margin; the other may take it only after that. Its request reached the
+            # server after it took the lease, the first poller's before its poll ended, so
+            # the two requests are at least that far apart, however loaded the host (a race
+            # between pollers is 0 s). One poller's own runs are paced by MIN_GAP; the
+            # server records them late by as much as a loaded host delays its threads.
+            handoffs += 1
+            if t2 - t1 < closest[0]:
+                closest = (t2 - t1, path)
+            assert t2 - t1 >= lease_until(0, INTERVAL) - 0.05, (path, polls, [
+                [line for line in log.splitlines() if f"source=s{path[2:5]} " in line]
+                for log in logs])
     # Not asserted: that both pollers do work. A live poller keeps the sources it leased,
     # so whichever comes first may hold them all while the other stands by (it takes over
     # what the first stops renewing); seen split [1237, 531] and [0, 905]. Balancing the
     # sources between live pollers is left (DESIGN.md, "Source leases").
     both = [log.count("polled source=") for log in logs]
-    print(f"polls per source in {INTERVALS} intervals: {dict(counts)}; closest two polls of "
-          f"one source: {worst_gap:.2f}s; polls by poller: {both}")
+    print(f"polls per source in {INTERVALS} intervals: {dict(counts)}; hand-overs between "
+          f"pollers: {handoffs}, closest {closest[0]:.2f}s apart; polls by poller: {both}")
+
+
+def _polls(stub: FeedStub) -> dict[str, list[tuple[float, str]]]:
+    """Each source's requests at the feed server, in order: (time, poller)."""
+    by_source: dict[str, list[tuple[float, str]]] = {}
+    for r in stub.requests:
+        path, _, query = r.path.partition("?poller=")
+        by_source.setdefault(path, []).append((r.time, query))
+    for polls in by_source.values():
+        polls.sort()
+    return by_source
 
 
 # (c) poll + 2 match + 2 notify posting 5,000 alerts exactly once, and the same under a
