@@ -241,14 +241,47 @@ class FuzzyMatcher(Matcher):
         """A lower-case ASCII word that can match nothing: it may only match a watchlist
         word by equal key (``_candidates``: no fuzzy look-up without a capital), its key
         and its article-less key are no watchlist word's, and no exact spelling is it.
-        Most words of a text are such words; they skip normalisation altogether."""
-        if not (raw.isascii() and raw[:1].islower()) or _CONTRACTION.search(raw):
+        Most words of a text are such words; they skip normalisation altogether. So do
+        capitalised everyday English words that are inert (``_inert_common``)."""
+        if not raw.isascii():
+            return False
+        if raw[:1].isupper() and raw.isalpha():
+            return self._inert_common(raw.lower(), raw)
+        if not raw[:1].islower() or _CONTRACTION.search(raw):
             return False
         key = raw.lower() if raw.isalnum() else latin_key(raw)
         index = self.index
         if key in index.by_key or _strip_possessive(raw) in index.by_exact:
             return False
         return not (key[:2] in ("al", "el") and key[2:] in index.by_key)
+
+    def _inert_common(self, key: str, raw: str) -> bool:
+        """A capitalised everyday English word ("The", "However", "Security": 42% of the
+        capitalised words of the benchmark's news) that ``similarity.compare`` scores 0
+        against every watchlist word: a common word is compared by equal key, plural and
+        given-name variant only, and none of these is a watchlist word's; nor is it an
+        exact spelling. It has no candidates, no family names and no near groups, so it
+        is not normalised at all (a third of the cost of a new word)."""
+        keys = self.index.all_keys
+        return (key in COMMON_WORDS and key not in keys and key + "s" not in keys
+                and not (key.endswith("s") and "~s:" + key[:-1] in keys)
+                and canonical_given_name(key) is None and raw not in self.index.by_exact)
+
+    def _near_plain(self, raw: str) -> set[int] | None:
+        """``_near``'s groups of an ASCII word of letters without normalising it, or None
+        when they need its form: a lower-case word is looked up by its key and its article-less key
+        (``near_groups(lower=True)``: these are all its readings), an inert capitalised
+        one has none."""
+        key = raw.lower()
+        if raw[0].isupper():
+            return set() if not raw.isupper() and self._inert_common(key, raw) else None
+        if canonical_given_name(key) is not None:
+            return None
+        get = self.index.all_keys.get
+        groups = set(get(key, ()))
+        if key[:2] in ("al", "el") and len(key) >= 6 and key not in COMMON_WORDS:
+            groups.update(get(key[2:], ()))
+        return groups
 
     def _near(self, toks: TokenList, p: int) -> set[int]:
         """Groups the words around word p may be: as far as ``_align`` may reach for a
@@ -259,20 +292,23 @@ class FuzzyMatcher(Matcher):
             q, words = p + step, 0
             while 0 <= q < len(toks) and words < 2:
                 raw = toks.raws[q]
-                form = toks.form(q)
+                plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
                 groups = self._near_cache.get(raw)
                 if groups is None:
-                    if form.script == "latin" and not raw[:1].isupper():
-                        groups = self.index.near_groups(form, lower=not raw.isupper())
-                    elif not raw[:1].isupper() and _is_cyrillic(raw):
-                        groups = set()  # see _cmp_group: a lower-case Cyrillic word
-                    else:
-                        groups = self.index.near_groups(form)
+                    groups = self._near_plain(raw) if plain else None
+                    if groups is None:
+                        form = toks.form(q)
+                        if form.script == "latin" and not raw[:1].isupper():
+                            groups = self.index.near_groups(form, lower=not raw.isupper())
+                        elif not raw[:1].isupper() and _is_cyrillic(raw):
+                            groups = set()  # see _cmp_group: a lower-case Cyrillic word
+                        else:
+                            groups = self.index.near_groups(form)
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
                     self._near_cache[raw] = groups
                 out |= groups
-                if form.key not in _LOOSE_ARTICLES:
+                if (raw.lower() if plain else toks.form(q).key) not in _LOOSE_ARTICLES:
                     words += 1
                 q += step
         return out

@@ -8,6 +8,7 @@ of an article are only looked up by their raw string in the matcher's cache.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,17 @@ _COMPOUND_RAW_TAILS = frozenset({"allah", "ullah", "ollah", "illah", "din", "edd
                                  "addin", "الله"})
 _COMPOUND_RAW = _COMPOUND_RAW_HEADS | _COMPOUND_RAW_TAILS
 _SPECIAL_RAW = _ARTICLE_RAW | _COMPOUND_RAW
+
+
+def _any_case(words: frozenset[str]) -> frozenset[str]:
+    """Every upper/lower-case variant of each word: a word of a text is then tested by a
+    set look-up of its raw string, without lower-casing every word of every article."""
+    return frozenset("".join(chars) for w in words
+                     for chars in itertools.product(*({c, c.upper(), c.lower()} for c in w)))
+
+
+_SPECIAL_ANY_CASE = _any_case(_SPECIAL_RAW)
+_COMPOUND_ANY_CASE = _any_case(_COMPOUND_RAW)
 
 
 class TokenList(Sequence[Token]):
@@ -142,9 +154,9 @@ def tokenize(text: str, limit: int) -> TokenList:
     masked = mask_markup(text[:limit])
     ms = list(TOKEN_RE.finditer(masked))
     raws = [m.group() for m in ms]
-    special = [i for i, r in enumerate(raws) if len(r) <= 6 and r.lower() in _SPECIAL_RAW]
-    if not special:
+    if _SPECIAL_ANY_CASE.isdisjoint(raws):
         return TokenList(masked, ms, raws)
+    special = [i for i, r in enumerate(raws) if r in _SPECIAL_ANY_CASE]
     return _fold(masked, ms, raws, special)
 
 
@@ -174,7 +186,9 @@ def _fold(masked: str, ms: list[re.Match[str]], raws: list[str],
 
 def _join_compounds(out: TokenList) -> None:
     raws = out.raws
-    spots = [i for i, r in enumerate(raws) if len(r) <= 6 and r.lower() in _COMPOUND_RAW]
+    if _COMPOUND_ANY_CASE.isdisjoint(raws):
+        return
+    spots = [i for i, r in enumerate(raws) if r in _COMPOUND_ANY_CASE]
     merged = 0
     for spot in spots:
         spot -= merged
