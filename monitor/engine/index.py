@@ -168,12 +168,32 @@ def deletions(key: str) -> frozenset[str]:
     return frozenset([key, *(key[:i] + key[i + 1:] for i in range(first, len(key)))])
 
 
-def skel_key(r: Form) -> str:
-    """The index key of a reading's consonant skeleton: with its final vowel, which
-    ``similarity.compare`` requires equal for a skeleton match (Iraq is not Aliraqi, Bashar
-    not Boshra). A third of the pairs a skeleton alone brought to comparison at 10,000 terms
-    differed only there; a typo is found through the deletion keys instead."""
+def _skel(r: Form) -> str:
     return r.skel + "|v" if r.final_vowel else r.skel
+
+
+def posted_skels(r: Form) -> tuple[str, str]:
+    """The skeleton keys a spelling word's reading is indexed under: one for Arabic-script
+    text, one for Latin text (``text_skels``).
+
+    Each carries what ``similarity.compare`` requires equal for a skeleton match, so a
+    look-up returns fewer words that compare then rejects: the final vowel (Iraq is not
+    Aliraqi, Bashar not Boshra) and, between two Latin words, which gaps of the skeleton
+    hold a vowel (``vowels_compatible``: Abdi is not Abadi). At 10,000 terms these halved
+    the comparisons of the real-text benchmark; a typo is found through the deletion keys.
+    """
+    sk = _skel(r)
+    if r.script == "latin" and r.vowels is not None:
+        return sk, sk + "|" + "".join("1" if v else "0" for v in r.vowels)
+    return sk, "A|" + sk
+
+
+def text_skels(r: Form) -> tuple[str, ...]:
+    """The skeleton keys a text word's reading looks up (``posted_skels``)."""
+    sk = _skel(r)
+    if r.script == "latin" and r.vowels is not None:
+        return sk + "|" + "".join("1" if v else "0" for v in r.vowels), "A|" + sk
+    return (sk,)
 
 
 Posting = tuple[int, int]  # (spelling index, token position)
@@ -280,7 +300,7 @@ class TermIndex:
                 if tok.canon is not None:
                     keys.append("~canon:" + tok.canon)
                 if r.skel:
-                    keys.append("~skel:" + skel_key(r))
+                    keys.extend("~skel:" + k for k in posted_skels(r))
                 if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                     keys.extend("~del:" + d for d in deletions(r.key))
                 for key in keys:
@@ -325,7 +345,7 @@ class TermIndex:
             if canon is not None:
                 keys.append("~canon:" + canon)
             if r.skel:
-                keys.append("~skel:" + skel_key(r))
+                keys.extend("~skel:" + k for k in text_skels(r))
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
                 keys.extend("~del:" + d for d in deletions(r.key))
             for key in keys:
@@ -343,7 +363,8 @@ class TermIndex:
             for r in strong_readings(self.groups[gid].form):
                 self.family_keys[r.key].add(gid)
                 if len(r.skel) >= 2:
-                    self.family_keys["~skel:" + skel_key(r)].add(gid)
+                    for k in posted_skels(r):
+                        self.family_keys["~skel:" + k].add(gid)
                 if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                     for d in deletions(r.key):
                         self.family_keys["~del:" + d].add(gid)
@@ -357,7 +378,8 @@ class TermIndex:
             if r.script == "spoof":
                 continue
             if len(r.skel) >= 2:
-                found.update(self.family_keys.get("~skel:" + skel_key(r), ()))
+                for k in text_skels(r):
+                    found.update(self.family_keys.get("~skel:" + k, ()))
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
                 for d in deletions(r.key):
                     found.update(self.family_keys.get("~del:" + d, ()))
@@ -401,7 +423,8 @@ class TermIndex:
         for r in strong_readings(form):
             self.by_key[r.key].add(gid)
             if len(r.skel) >= 2:
-                by_skel[skel_key(r)].add(gid)
+                for k in posted_skels(r):
+                    by_skel[k].add(gid)
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                 for d in deletions(r.key):
                     by_deletion[d].add(gid)
@@ -421,10 +444,10 @@ class TermIndex:
                 continue
             typo = r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1
             if len(r.skel) >= 2:
-                sk = skel_key(r)
-                found.update(self.by_skel.get(sk, ()))
-                if alone:
-                    found.update(self.alone_skel.get(sk, ()))
+                for sk in text_skels(r):
+                    found.update(self.by_skel.get(sk, ()))
+                    if alone:
+                        found.update(self.alone_skel.get(sk, ()))
             if typo:
                 for d in deletions(r.key):
                     found.update(self.by_deletion.get(d, ()))
