@@ -166,14 +166,20 @@ def _fold(masked: str, ms: list[re.Match[str]], raws: list[str],
     drop: set[int] = set()
     lead_of: dict[int, int] = {}
     for i in special:
-        key = token_form(raws[i]).key
         end = ms[i].end()
         nxt = masked[end:end + 1]
         hyphen = nxt != "" and nxt in _HYPHENS
-        if i + 1 < len(ms) and ((key in ARTICLES_ALWAYS and (hyphen or nxt.isspace()))
-                                or (key in ARTICLES_HYPHENATED and hyphen)):
+        if i + 1 >= len(ms) or not (hyphen or nxt.isspace()):
+            continue
+        key = token_form(raws[i]).key
+        if (key in ARTICLES_ALWAYS and (hyphen or nxt.isspace())) or \
+                (key in ARTICLES_HYPHENATED and hyphen):
             drop.add(i)
             lead_of[i + 1] = lead_of.get(i, ms[i].start())
+    if not drop:  # English "as", "at", "an" are article words only before a hyphen
+        out = TokenList(masked, ms, raws)
+        _join_compounds(out)
+        return out
     keep = [i for i in range(len(ms)) if i not in drop]
     out = TokenList(masked, [ms[i] for i in keep], [raws[i] for i in keep])
     for new, old in enumerate(keep):
