@@ -98,6 +98,7 @@ class FuzzyMatcher(Matcher):
         self._fam_cache: dict[str, list[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
         self._near_cache: dict[str, set[int]] = {}
+        self._inert: set[str] = set()  # words with no candidates and no family names
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
         )
@@ -198,17 +199,24 @@ class FuzzyMatcher(Matcher):
         out: list[Found] = []
         cache = self._cand_cache
         fam_cache = self._fam_cache
+        inert = self._inert
         for p, raw in enumerate(toks.raws):
+            if raw in inert:
+                continue  # most words of a text: one set look-up each
             entry = cache.get(raw)
             if entry is None:
                 if p not in toks._forms and self._plain_word(raw):
                     cache[raw] = _NO_CANDIDATES  # a lower-case word no watchlist word is
                     fam_cache[raw] = []
+                    inert.add(raw)
                     continue
                 entry = self._candidates(toks[p])
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
+            if not fam and not entry[0]:
+                inert.add(raw)
+                continue
             if fam and families is not None:
                 families.append((name, p, fam))
             cands, free, by_need = entry
@@ -364,6 +372,7 @@ class FuzzyMatcher(Matcher):
         entry = (result, free, by_need)
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
+            self._inert.clear()
         self._cand_cache[tok.raw] = entry
         return entry
 
