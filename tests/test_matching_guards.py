@@ -217,3 +217,23 @@ def test_a_scholars_ayn_is_a_letter_the_name_must_have() -> None:
     text = "Farouk al-Chareh , born December 10, 1938 in Darʿā ) is a Syrian politician"
     assert terms_found([place("dara", "Dara")], text) == set()
     assert terms_found([place("daraa", "Daraa")], text) == {("daraa", "Darʿā")}
+
+
+# --- look-up shortcuts never lose a match (issue 7, item 2) ----------------------------
+# The cold path skips work that cannot match: deletion keys that drop a first consonant,
+# normalising capitalised everyday words. These sentences are what the shortcuts must keep.
+
+
+def test_a_name_of_one_consonant_is_found_without_its_first_vowel() -> None:
+    # Eissa and Issa share the one consonant s: found through the deletion of the E.
+    assert terms_found([person("eissa", "Hussain Eissa")],
+                       "Houssain Issa told reporters in Basra on Monday") \
+        == {("eissa", "Houssain Issa")}
+
+
+def test_everyday_capitalised_words_still_match_the_terms_made_of_them() -> None:
+    belt = Term("belt", "Security Belt Forces", (), "org")
+    nice = Term("nice", "Nice", (), "place")  # an everyday word: matched as written
+    assert terms_found([belt, nice], "Security Belt Forces entered Aden. Nice was quiet.") \
+        == {("belt", "Security Belt Forces"), ("nice", "Nice")}
+    assert terms_found([belt, nice], "Security forces said the town was nice.") == set()

@@ -159,10 +159,10 @@ def deletions(key: str) -> frozenset[str]:
     ``similarity.compare`` takes a typo only between words of the same first letter, and
     two such words within its edit budget share a deletion that keeps it (a doubled first
     letter deletes either way); a skeleton of one consonant, which the skeleton index
-    leaves out, is found here only between words that start with a vowel or a digraph. Deleting a
-    first consonant found only pairs that compare then rejected ("Bashar" and "Alashkar"
-    through "ashar": 700 of 12,500 comparisons on the real-text benchmark at 10,000
-    terms)."""
+    leaves out, is found here only between words that start with a vowel or a digraph.
+    Deleting a first consonant found only pairs that compare then rejected ("Bashar" and
+    "Alashkar" through "ashar": 700 of 12,500 comparisons on the real-text benchmark at
+    10,000 terms)."""
     # Eissa/Issa, Chaaya/Shaaya: a skeleton of one consonant after a vowel or a digraph
     first = 0 if key[:1] in "aeiouy" or key[1:2] == "h" or key[:2] in ("dj", "ts") else 1
     return frozenset([key, *(key[:i] + key[i + 1:] for i in range(first, len(key)))])
@@ -170,6 +170,10 @@ def deletions(key: str) -> frozenset[str]:
 
 def _skel(r: Form) -> str:
     return r.skel + "|v" if r.final_vowel else r.skel
+
+
+def _vowel_gaps(r: Form) -> str:
+    return "".join("1" if v else "0" for v in r.vowels or ())
 
 
 def posted_skels(r: Form) -> tuple[str, str]:
@@ -184,7 +188,7 @@ def posted_skels(r: Form) -> tuple[str, str]:
     """
     sk = _skel(r)
     if r.script == "latin" and r.vowels is not None:
-        return sk, sk + "|" + "".join("1" if v else "0" for v in r.vowels)
+        return sk, sk + "|" + _vowel_gaps(r)
     return sk, "A|" + sk
 
 
@@ -192,7 +196,7 @@ def text_skels(r: Form) -> tuple[str, ...]:
     """The skeleton keys a text word's reading looks up (``posted_skels``)."""
     sk = _skel(r)
     if r.script == "latin" and r.vowels is not None:
-        return sk + "|" + "".join("1" if v else "0" for v in r.vowels), "A|" + sk
+        return sk + "|" + _vowel_gaps(r), "A|" + sk
     return (sk,)
 
 

@@ -277,9 +277,9 @@ class FuzzyMatcher(Matcher):
 
     def _near_plain(self, raw: str) -> set[int] | None:
         """``_near``'s groups of an ASCII word of letters without normalising it, or None
-        when they need its form: a lower-case word is looked up by its key and its article-less key
-        (``near_groups(lower=True)``: these are all its readings), an inert capitalised
-        one has none."""
+        when they need its form: a lower-case word is looked up by its key and its
+        article-less key (``near_groups(lower=True)``: these are all its readings), an
+        inert capitalised one has none."""
         key = raw.lower()
         if raw[0].isupper():
             return set() if not raw.isupper() and self._inert_common(key, raw) else None

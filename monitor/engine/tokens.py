@@ -172,8 +172,7 @@ def _fold(masked: str, ms: list[re.Match[str]], raws: list[str],
         if i + 1 >= len(ms) or not (hyphen or nxt.isspace()):
             continue
         key = token_form(raws[i]).key
-        if (key in ARTICLES_ALWAYS and (hyphen or nxt.isspace())) or \
-                (key in ARTICLES_HYPHENATED and hyphen):
+        if key in ARTICLES_ALWAYS or (key in ARTICLES_HYPHENATED and hyphen):
             drop.add(i)
             lead_of[i + 1] = lead_of.get(i, ms[i].start())
     if not drop:  # English "as", "at", "an" are article words only before a hyphen
