@@ -22,7 +22,7 @@ from tests.test_matching_dev import DEV, headline_figures
 def both(watchlists: list[Watchlist]) -> tuple[FuzzyMatcher, FuzzyMatcher]:
     fast = compile_watchlists(watchlists)
     slow = compile_watchlists(watchlists)
-    slow.index.needs = {}
+    slow.index.without_prefilter()
     return fast, slow
 
 

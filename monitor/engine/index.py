@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -172,8 +173,19 @@ def _skel(r: Form) -> str:
     return r.skel + "|v" if r.final_vowel else r.skel
 
 
+_GAPS: dict[tuple[str, ...], str] = {}
+
+
 def _vowel_gaps(r: Form) -> str:
-    return "".join("1" if v else "0" for v in r.vowels or ())
+    """Which gaps of a Latin skeleton hold a vowel ("1") or none ("0"); memoised, as every
+    new word of a text asks it in each of its look-ups (few distinct vowel patterns)."""
+    vowels = r.vowels or ()
+    gaps = _GAPS.get(vowels)
+    if gaps is None:
+        gaps = "".join(["1" if v else "0" for v in vowels])
+        if len(_GAPS) < 100_000:
+            _GAPS[vowels] = gaps
+    return gaps
 
 
 def posted_skels(r: Form) -> tuple[str, str]:
@@ -201,6 +213,10 @@ def text_skels(r: Form) -> tuple[str, ...]:
 
 
 Posting = tuple[int, int]  # (spelling index, token position)
+_NONE: frozenset[int] = frozenset()
+# (spelling index, token position, groups of which one must be near or None)
+AnchorPosting = tuple[int, int, frozenset[int] | None]
+_Roles = tuple[AbstractSet[int], ...]  # groups per role under one key (``probe``)
 
 
 class TermIndex:
@@ -249,6 +265,7 @@ class TermIndex:
         self.needs: dict[Posting, frozenset[int]] = {}
         self._build()
         self._build_neighbours()
+        self._build_probe()
 
     def _share_surnames(self) -> None:
         """A bare surname shared by several persons of one watchlist ("Assad" for Bashar,
@@ -318,6 +335,21 @@ class TermIndex:
                 if any(len(self.groups[g].form.key) >= 10 for g in other):
                     continue  # two typos allowed: deletion-1 keys would not find them
                 self.needs[(sp_index, pos)] = frozenset(other)
+        self._build_anchored()
+
+    def _build_anchored(self) -> None:
+        """Per group, its anchor postings with the groups one of which must be near each
+        (None: verified unconditionally), in posting order, so a text word's candidates
+        are its groups and a score, not a list of postings built per word."""
+        needs = self.needs
+        self.anchored: list[tuple[AnchorPosting, ...]] = [
+            tuple((sp_index, pos, needs.get((sp_index, pos))) for sp_index, pos in postings)
+            for postings in self.postings]
+
+    def without_prefilter(self) -> None:
+        """Verify every anchor hit, whatever is near it (tests compare the two ways)."""
+        self.needs = {}
+        self._build_anchored()
 
     @staticmethod
     def _needs_two_words(sp: Spelling, pos: int) -> bool:
@@ -374,21 +406,6 @@ class TermIndex:
                         self.family_keys["~del:" + d].add(gid)
         self.family_postings.setdefault(gid, []).append(sp.index)
 
-    def family_lookup(self, form: Form) -> set[int]:
-        """Family-name groups the text word may be (verified by the caller)."""
-        found: set[int] = set()
-        for r in readings(form):
-            found.update(self.family_keys.get(r.key, ()))
-            if r.script == "spoof":
-                continue
-            if len(r.skel) >= 2:
-                for k in text_skels(r):
-                    found.update(self.family_keys.get("~skel:" + k, ()))
-            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
-                for d in deletions(r.key):
-                    found.update(self.family_keys.get("~del:" + d, ()))
-        return found
-
     @staticmethod
     def _anchors(sp: Spelling, df: Counter[str]) -> list[int]:
         """The words of a spelling a text word is looked up by.
@@ -433,28 +450,66 @@ class TermIndex:
                 for d in deletions(r.key):
                     by_deletion[d].add(gid)
 
-    def lookup(self, form: Form, fuzzy: bool = True, alone: bool = True) -> set[int]:
-        """Groups whose anchor word may equal ``form`` (to be verified by the caller).
+    def _build_probe(self) -> None:
+        """One table per kind of key (word key, skeleton, deletion) holding, per key, the
+        anchor groups, the one-word-spelling groups and the family-name groups under it, so
+        that a new text word visits each of its keys once for both look-ups (``probe``)."""
+        self._key_roles: dict[str, _Roles] = {}
+        self._skel_roles: dict[str, _Roles] = {}
+        self._del_roles: dict[str, _Roles] = {}
+        fam = self.family_keys
+        for k in {*self.by_key, *(k for k in fam if not k.startswith("~"))}:
+            self._key_roles[k] = (self.by_key.get(k, _NONE), fam.get(k, _NONE))
+        skels = {*self.by_skel, *self.alone_skel,
+                 *(k[6:] for k in fam if k.startswith("~skel:"))}
+        for k in skels:
+            self._skel_roles[k] = (self.by_skel.get(k, _NONE), self.alone_skel.get(k, _NONE),
+                                   fam.get("~skel:" + k, _NONE))
+        dels = {*self.by_deletion, *self.alone_deletion,
+                *(k[5:] for k in fam if k.startswith("~del:"))}
+        for k in dels:
+            self._del_roles[k] = (self.by_deletion.get(k, _NONE),
+                                  self.alone_deletion.get(k, _NONE), fam.get("~del:" + k, _NONE))
 
-        With ``fuzzy`` false (a lower-case or common English word, which may only match
-        exactly) only the exact key is looked up; with ``alone`` false, the words of
+    def probe(self, form: Form, fuzzy: bool = True, alone: bool = True,
+              family: bool = True) -> tuple[set[int], set[int]]:
+        """(anchor groups, family-name groups) the text word may be, both to be verified by
+        the caller, in one pass over the word's keys.
+
+        Anchors: with ``fuzzy`` false (a lower-case or common English word, which may only
+        match exactly) only the exact key is looked up; with ``alone`` false, the words of
         one-word spellings are looked up by exact key only (the text word is a known word:
-        it is itself, not a variant of a one-word name).
+        it is itself, not a variant of a one-word name). Family names (``family``: a word
+        that may be one, capitalised or not Latin) are looked up by every key.
         """
-        found: set[int] = set()
+        anchors: set[int] = set()
+        fams: set[int] = set()
+        key_roles, skel_roles, del_roles = self._key_roles, self._skel_roles, self._del_roles
         for r in readings(form):
-            found.update(self.by_key.get(r.key, ()))
-            if r.script == "spoof" or not fuzzy or (r.script == "latin" and r.common):
+            entry = key_roles.get(r.key)
+            if entry is not None:
+                anchors.update(entry[0])
+                if family:
+                    fams.update(entry[1])
+            if r.script == "spoof":
                 continue
-            typo = r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1
+            fuzzy_r = fuzzy and not (r.script == "latin" and r.common)
+            if not (fuzzy_r or family):
+                continue
+            keyed: list[tuple[dict[str, _Roles], Iterable[str]]] = []
             if len(r.skel) >= 2:
-                for sk in text_skels(r):
-                    found.update(self.by_skel.get(sk, ()))
-                    if alone:
-                        found.update(self.alone_skel.get(sk, ()))
-            if typo:
-                for d in deletions(r.key):
-                    found.update(self.by_deletion.get(d, ()))
-                    if alone:
-                        found.update(self.alone_deletion.get(d, ()))
-        return found
+                keyed.append((skel_roles, text_skels(r)))
+            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
+                keyed.append((del_roles, deletions(r.key)))
+            for table, keys in keyed:
+                for k in keys:
+                    roles = table.get(k)
+                    if roles is None:
+                        continue
+                    if fuzzy_r:
+                        anchors.update(roles[0])
+                        if alone:
+                            anchors.update(roles[1])
+                    if family:
+                        fams.update(roles[2])
+        return anchors, fams

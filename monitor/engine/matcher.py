@@ -15,13 +15,13 @@ linear time in ``FIELD_CAP``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.engine.base import Hit, Matcher
 from monitor.engine.context import guards_ok, partial_org_ok, surname_alone_ok
 from monitor.engine.english import COMMON_WORDS
-from monitor.engine.index import MIN_TYPO_LEN_ALONE, Spelling, TermIndex, exact_text
+from monitor.engine.index import MIN_TYPO_LEN_ALONE, Posting, Spelling, TermIndex, exact_text
 from monitor.engine.names import (
     ARTICLES_HYPHENATED,
     COMMON_GIVEN_NAMES,
@@ -57,10 +57,10 @@ from monitor.engine.wordlists import (
 from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
-Candidate = tuple[int, int, float]  # (spelling, word position, score)
-# candidates; indices verified unconditionally; indices by a word group that must be near
-Candidates = tuple[list[Candidate], list[int], dict[int, list[int]]]
-_NO_CANDIDATES: Candidates = ([], [], {})
+# A word's candidates: the postings of exact spellings it is (spelling, word position),
+# and the groups whose anchor postings it may be (``TermIndex.anchored``) with its score
+Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float], ...]]
+_NO_CANDIDATES: Candidates = ((), ())
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -177,13 +177,17 @@ class FuzzyMatcher(Matcher):
                     out.append(f)
         return out
 
-    def _family_candidates(self, tok: Token) -> list[tuple[int, float]]:
-        """(spelling, score) of the family names this word may be; cached per word."""
+    def _family_candidates(self, tok: Token,
+                           gids: Iterable[int] | None = None) -> list[tuple[int, float]]:
+        """(spelling, score) of the family names this word may be (``gids``: the family
+        groups its keys found, if looked up already); cached per word."""
         result: list[tuple[int, float]] = []
-        if tok.form.script == "latin" and not (tok.cap or tok.upper):
+        if not _may_be_family(tok):
             pass  # a family name standing alone is capitalised
         else:
-            for gid in self.index.family_lookup(tok.form):
+            if gids is None:
+                gids = self.index.probe(tok.form, fuzzy=False)[1]
+            for gid in gids:
                 score = self._cmp_group(tok, gid)
                 if score:
                     result.extend((i, score) for i in self.index.family_postings[gid])
@@ -200,6 +204,7 @@ class FuzzyMatcher(Matcher):
         cache = self._cand_cache
         fam_cache = self._fam_cache
         inert = self._inert
+        anchored = self.index.anchored
         for p, raw in enumerate(toks.raws):
             if raw in inert:
                 continue  # most words of a text: one set look-up each
@@ -214,36 +219,40 @@ class FuzzyMatcher(Matcher):
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
-            if not fam and not entry[0]:
+            exact, groups = entry
+            if not fam and not exact and not groups:
                 inert.add(raw)
                 continue
             if fam and families is not None:
                 families.append((name, p, fam))
-            cands, free, by_need = entry
             if work is not None:
-                work[0] += len(cands)
-            if by_need:
-                # Names that need a second word: only those whose other words may be near.
-                around = self._near(toks, p)
-                if len(around) < len(by_need):
-                    chosen = {i for g in around for i in by_need.get(g, ())}
-                else:
-                    chosen = {i for g, idx in by_need.items() if g in around for i in idx}
-                order: Sequence[int] = sorted([*free, *chosen]) if chosen else free
-            else:
-                order = free
-            for i in order:
-                sp_index, pos, score = cands[i]
-                sp = self.index.spellings[sp_index]
-                got = (self._align_exact(sp, toks, p) if sp.exact
-                       else self._align(sp, pos, p, score, toks))
-                if got is None or (len(got) == 1 and sp.term.kind == "person"
-                                   and not sp.term.short and len(sp.tokens) > 1):
-                    continue  # one word of a person's name: only the family-name pass counts
-                f = self._classify(sp, got, toks, name, text, conflicts)
-                if f is not None:
-                    out.append(f)
+                work[0] += len(exact) + sum(len(anchored[g]) for g, _ in groups)
+            for sp_index, pos in exact:
+                self._verify(sp_index, pos, p, 100.0, toks, name, text, conflicts, out)
+            around: set[int] | None = None
+            for gid, score in groups:
+                for sp_index, pos, need in anchored[gid]:
+                    if need is not None:
+                        # A name that needs a second word: only if one of them may be near.
+                        if around is None:
+                            around = self._near(toks, p)
+                        if need.isdisjoint(around):
+                            continue
+                    self._verify(sp_index, pos, p, score, toks, name, text, conflicts, out)
         return out
+
+    def _verify(self, sp_index: int, pos: int, p: int, score: float, toks: TokenList,
+                name: str, text: str, conflicts: set[str], out: list[Found]) -> None:
+        """Spelling ``sp_index`` around its word ``pos`` found at text word ``p``."""
+        sp = self.index.spellings[sp_index]
+        got = (self._align_exact(sp, toks, p) if sp.exact
+               else self._align(sp, pos, p, score, toks))
+        if got is None or (len(got) == 1 and sp.term.kind == "person"
+                           and not sp.term.short and len(sp.tokens) > 1):
+            return  # one word of a person's name: only the family-name pass counts
+        f = self._classify(sp, got, toks, name, text, conflicts)
+        if f is not None:
+            out.append(f)
 
     def _plain_word(self, raw: str) -> bool:
         """A lower-case ASCII word that can match nothing: it may only match a watchlist
@@ -322,15 +331,15 @@ class FuzzyMatcher(Matcher):
         return out
 
     def _candidates(self, tok: Token) -> Candidates:
-        """(spelling, position, score) of every anchor this word matches, with the indices
-        of those verified unconditionally and, for names that need a second word, the
-        indices by the word groups of which one must be near; cached per word."""
+        """The exact spellings this word is and the anchor groups it matches, with its score
+        against each; cached per word. Each group's postings, and the words one of which
+        must be near each, were laid out when the index was built (``TermIndex.anchored``)."""
         cached = self._cand_cache.get(tok.raw)
         if cached is not None:
             return cached
         index = self.index
-        result: list[Candidate] = [(sp_index, pos, 100.0) for sp_index, pos in
-                                   index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ())]
+        exact = tuple(index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ()))
+        groups: list[tuple[int, float]] = []
         form = tok.form
         fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
             not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
@@ -350,7 +359,9 @@ class FuzzyMatcher(Matcher):
             floor = written - 0.4 if written >= WRITTEN_ZIPF else None
         keys = {r.key for r in readings(form)} if floor is not None else set()
         ayn = marked and any(c in "ʿʾ" for c in tok.raw[1:])
-        for gid in index.lookup(form, fuzzy, alone=not name):
+        family = _may_be_family(tok)
+        anchors, families = index.probe(form, fuzzy, alone=not name, family=family)
+        for gid in anchors:
             if (floor is not None and index.alone_zipf.get(gid, 9.0) < floor
                     and index.groups[gid].form.key not in keys):
                 continue
@@ -358,22 +369,13 @@ class FuzzyMatcher(Matcher):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             score = self._cmp_group(tok, gid)
             if score > 0:
-                result.extend((sp_index, pos, score) for sp_index, pos in index.postings[gid])
-        needs = index.needs
-        free: list[int] = []
-        by_need: dict[int, list[int]] = {}
-        for i, (sp_index, pos, _) in enumerate(result):
-            need = needs.get((sp_index, pos))
-            if need is None:
-                free.append(i)
-            else:
-                for g in need:
-                    by_need.setdefault(g, []).append(i)
-        entry = (result, free, by_need)
+                groups.append((gid, score))
+        entry: Candidates = (exact, tuple(groups)) if exact or groups else _NO_CANDIDATES
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
             self._inert.clear()
         self._cand_cache[tok.raw] = entry
+        self._family_candidates(tok, families if family else ())
         return entry
 
     def _cmp(self, tok: Token, sp_index: int, pos: int) -> float:
@@ -667,6 +669,11 @@ def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int
 _SHOWS_AYN = re.compile(r"[aeiou]{2}|['’ʿʾ`]", re.IGNORECASE)
 _CONTRACTION = re.compile(r"[a-z](?:['’ʼ](?:re|ve|ll|d|m|t)|n['’ʼ]t)$", re.IGNORECASE)
 _TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  # Darʿā, Ḥamāh: a transliterated name
+
+
+def _may_be_family(tok: Token) -> bool:
+    """A family name standing alone is capitalised (or written in a script without case)."""
+    return tok.form.script != "latin" or tok.cap or tok.upper
 
 
 def _is_cyrillic(raw: str) -> bool:
