@@ -228,7 +228,7 @@ def test_b_two_pollers_poll_each_source_once_per_interval(
         logs = _stop_all(pollers)
     for log in logs:
         assert "started role=poll" in log, log[-2000:]
-    counts, handoffs, closest = Counter[int](), 0, (INTERVAL, "")
+    counts, handoffs, closest = Counter[int](), 0, float(INTERVAL)
     for path, polls in by_source.items():
         window = [p for p in polls if p[0] < polls[0][0] + INTERVALS * INTERVAL]
         counts[len(window)] += 1
@@ -250,8 +250,7 @@ def test_b_two_pollers_poll_each_source_once_per_interval(
             # between pollers is 0 s). One poller's own runs are paced by MIN_GAP; the
             # server records them late by as much as a loaded host delays its threads.
             handoffs += 1
-            if t2 - t1 < closest[0]:
-                closest = (t2 - t1, path)
+            closest = min(closest, t2 - t1)
             assert t2 - t1 >= lease_until(0, INTERVAL) - 0.05, (path, polls, [
                 [line for line in log.splitlines() if f"source=s{path[2:5]} " in line]
                 for log in logs])
@@ -261,7 +260,7 @@ def test_b_two_pollers_poll_each_source_once_per_interval(
     # sources between live pollers is left (DESIGN.md, "Source leases").
     both = [log.count("polled source=") for log in logs]
     print(f"polls per source in {INTERVALS} intervals: {dict(counts)}; hand-overs between "
-          f"pollers: {handoffs}, closest {closest[0]:.2f}s apart; polls by poller: {both}")
+          f"pollers: {handoffs}, closest {closest:.2f}s apart; polls by poller: {both}")
 
 
 def _polls(stub: FeedStub) -> dict[str, list[tuple[float, str]]]:

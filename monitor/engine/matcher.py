@@ -211,9 +211,7 @@ class FuzzyMatcher(Matcher):
             entry = cache.get(raw)
             if entry is None:
                 if p not in toks._forms and self._plain_word(raw):
-                    cache[raw] = _NO_CANDIDATES  # a lower-case word no watchlist word is
-                    fam_cache[raw] = []
-                    inert.add(raw)
+                    self._remember_inert(raw)  # a lower-case word no watchlist word is
                     continue
                 entry = self._candidates(toks[p])
             fam = fam_cache.get(raw)
@@ -221,7 +219,7 @@ class FuzzyMatcher(Matcher):
                 fam = self._family_candidates(toks[p])
             exact, groups = entry
             if not fam and not exact and not groups:
-                inert.add(raw)
+                self._remember_inert(raw)
                 continue
             if fam and families is not None:
                 families.append((name, p, fam))
@@ -240,6 +238,13 @@ class FuzzyMatcher(Matcher):
                             continue
                     self._verify(sp_index, pos, p, score, toks, name, text, conflicts, out)
         return out
+
+    def _remember_inert(self, raw: str) -> None:
+        """Each later occurrence of this word costs one set look-up (bounded like the
+        other per-word caches)."""
+        if len(self._inert) > _CACHE_LIMIT:
+            self._inert.clear()
+        self._inert.add(raw)
 
     def _verify(self, sp_index: int, pos: int, p: int, score: float, toks: TokenList,
                 name: str, text: str, conflicts: set[str], out: list[Found]) -> None:
@@ -373,7 +378,6 @@ class FuzzyMatcher(Matcher):
         entry: Candidates = (exact, tuple(groups)) if exact or groups else _NO_CANDIDATES
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
-            self._inert.clear()
         self._cand_cache[tok.raw] = entry
         self._family_candidates(tok, families if family else ())
         return entry

@@ -175,16 +175,15 @@ def _fold(masked: str, ms: list[re.Match[str]], raws: list[str],
         if key in ARTICLES_ALWAYS or (key in ARTICLES_HYPHENATED and hyphen):
             drop.add(i)
             lead_of[i + 1] = lead_of.get(i, ms[i].start())
-    if not drop:  # English "as", "at", "an" are article words only before a hyphen
+    if drop:
+        keep = [i for i in range(len(ms)) if i not in drop]
+        out = TokenList(masked, [ms[i] for i in keep], [raws[i] for i in keep])
+        for new, old in enumerate(keep):
+            if old in lead_of:
+                out.arts.add(new)
+                out._leads[new] = lead_of[old]
+    else:  # English "as", "at", "an" are article words only before a hyphen
         out = TokenList(masked, ms, raws)
-        _join_compounds(out)
-        return out
-    keep = [i for i in range(len(ms)) if i not in drop]
-    out = TokenList(masked, [ms[i] for i in keep], [raws[i] for i in keep])
-    for new, old in enumerate(keep):
-        if old in lead_of:
-            out.arts.add(new)
-            out._leads[new] = lead_of[old]
     _join_compounds(out)
     return out
 
