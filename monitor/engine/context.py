@@ -40,15 +40,23 @@ def guards_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
         return True
     if len(got) == 1:
         i, (ti, _) = next(iter(got.items()))
-        word = toks[ti]
-        if (word.form.script == "arabic"
-                and not _arabic_alone_ok(word, sp.tokens[i], sp.term.kind)):
+        if not lone_arabic_ok(toks[ti], sp, i):
             return False
+    return not after_org_prefix(sp, toks, first)
+
+
+def lone_arabic_ok(word: Token, sp: Spelling, i: int) -> bool:
+    """``guards_ok`` for a word matched alone, which depends on the word only."""
+    return word.form.script != "arabic" or _arabic_alone_ok(word, sp.tokens[i], sp.term.kind)
+
+
+def after_org_prefix(sp: Spelling, toks: TokenList, first: int) -> bool:
+    """``guards_ok``'s context: an organisation or place right after an organisation word
+    of the text that is not its own."""
     if sp.term.kind in ("org", "place", "topic") and first > 0 and toks[first].joined:
         prev = toks[first - 1]
-        if prev.cap and prev.form.key in ORG_PREFIXES:
-            return False  # "Kataib Hezbollah" is another organisation
-    return True
+        return prev.cap and prev.form.key in ORG_PREFIXES  # "Kataib Hezbollah" is another
+    return False
 
 
 def surname_alone_ok(sp: Spelling, toks: TokenList, p: int, conflicts: set[str], text: str,

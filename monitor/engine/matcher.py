@@ -19,7 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.engine.base import Hit, Matcher
-from monitor.engine.context import guards_ok, partial_org_ok, surname_alone_ok
+from monitor.engine.context import (
+    after_org_prefix,
+    guards_ok,
+    lone_arabic_ok,
+    partial_org_ok,
+    surname_alone_ok,
+)
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.index import MIN_TYPO_LEN_ALONE, Posting, Spelling, TermIndex, exact_text
 from monitor.engine.names import (
@@ -97,6 +103,8 @@ class FuzzyMatcher(Matcher):
         self._cand_cache: dict[str, Candidates] = {}
         self._fam_cache: dict[str, list[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
+        # (word, spelling, spelling word) -> a lone match passes the checks of the word alone
+        self._lone_cache: dict[tuple[str, int, int], bool] = {}
         self._near_cache: dict[str, set[int]] = {}
         self._inert: set[str] = set()  # words with no candidates and no family names
         self._given_skels = frozenset(
@@ -485,6 +493,8 @@ class FuzzyMatcher(Matcher):
 
     def _classify(self, sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
                   field: str, text: str, conflicts: set[str]) -> Found | None:
+        if len(got) == 1 and not sp.exact and sp.term.kind != "person":
+            return self._classify_lone(sp, got, toks, field, text)
         k = len(sp.tokens)
         positions = sorted(ti for ti, _ in got.values())
         first, last = positions[0], positions[-1]
@@ -530,6 +540,39 @@ class FuzzyMatcher(Matcher):
         end = toks[last].end
         return Found(sp, field, first, last, start, end, score, bool(missing), surname_only,
                      text[start:end])
+
+    def _classify_lone(self, sp: Spelling, got: dict[int, tuple[int, float]],
+                       toks: TokenList, field: str, text: str) -> Found | None:
+        """``_classify`` for one word of a place, organisation or topic standing alone: the
+        checks that depend on the word alone are cached per (word, spelling word); most
+        such matches (an organisation's distinctive word without its generic one, a place
+        name that is another word) fail them, and each occurrence then costs a look-up."""
+        ((i, (ti, score)),) = got.items()
+        word = toks[ti]
+        missing = [j for j in range(len(sp.tokens)) if j != i and not sp.tokens[j].stop]
+        key = (word.raw, sp.index, i)
+        ok = self._lone_cache.get(key)
+        if ok is None:
+            threshold = sp.term.threshold if sp.term.threshold is not None \
+                else DEFAULT_THRESHOLD
+            ok = ((not missing or partial_org_ok(sp, got, missing, toks))
+                  and lone_arabic_ok(word, sp, i) and _arabic_words_ok(sp, got, toks)
+                  # one word alone must match without guessing ("Hamas" is not Hama)
+                  and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0
+                  and score * (PARTIAL_FACTOR if missing else 1.0) >= threshold)
+            if len(self._lone_cache) > _CACHE_LIMIT:
+                self._lone_cache.clear()
+            self._lone_cache[key] = ok
+        if not ok or after_org_prefix(sp, toks, ti):
+            return None
+        if (missing or score < 100) and inside_longer_name(toks, ti, ti):
+            return None  # "Maaret al-Numan" is not Mareth; "Kassem Kassab" not Kassab Group
+        if word.form.script == "arabic" and arabic_person_context(toks, ti):
+            return None  # الدكتور بدر عبد العاطي: a minister's given name, not the town Badr
+        start = word.lead if word.lead >= 0 else word.start
+        return Found(sp, field, ti, ti, start, word.end,
+                     score * (PARTIAL_FACTOR if missing else 1.0), bool(missing), False,
+                     text[start:word.end])
 
     @staticmethod
     def _other_persons_name(sp: Spelling, toks: TokenList, first: int, last: int) -> bool:
