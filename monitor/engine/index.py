@@ -262,6 +262,8 @@ class TermIndex:
         # and per anchor posting the groups of the spelling's other words that must be
         # near it: see ``near_groups`` and ``needs``.
         self.all_keys: dict[str, set[int]] = defaultdict(set)
+        self.near_skel: dict[str, set[int]] = defaultdict(set)  # the same by skeleton key
+        self.near_deletion: dict[str, set[int]] = defaultdict(set)  # and by deletion
         self.needs: dict[Posting, frozenset[int]] = {}
         self._build()
         self._build_neighbours()
@@ -320,12 +322,14 @@ class TermIndex:
                 keys = [r.key, "~s:" + r.key]
                 if tok.canon is not None:
                     keys.append("~canon:" + tok.canon)
-                if r.skel:
-                    keys.extend("~skel:" + k for k in posted_skels(r))
-                if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
-                    keys.extend("~del:" + d for d in deletions(r.key))
                 for key in keys:
                     self.all_keys[key].add(gid)
+                if r.skel:
+                    for k in posted_skels(r):
+                        self.near_skel[k].add(gid)
+                if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
+                    for d in deletions(r.key):
+                        self.near_deletion[d].add(gid)
         for postings in self.postings:
             for sp_index, pos in postings:
                 sp = self.spellings[sp_index]
@@ -380,14 +384,20 @@ class TermIndex:
             canon = canonical_given_name(r.key)
             if canon is not None:
                 keys.append("~canon:" + canon)
-            if r.skel:
-                keys.extend("~skel:" + k for k in text_skels(r))
-            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
-                keys.extend("~del:" + d for d in deletions(r.key))
             for key in keys:
                 hit = get(key)
                 if hit:
                     found.update(hit)
+            if r.skel:
+                for k in text_skels(r):
+                    hit = self.near_skel.get(k)
+                    if hit:
+                        found.update(hit)
+            if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
+                for d in deletions(r.key):
+                    hit = self.near_deletion.get(d)
+                    if hit:
+                        found.update(hit)
         return found
 
     def _post_family(self, sp: Spelling) -> None:

@@ -397,7 +397,7 @@ class FuzzyMatcher(Matcher):
         key = (tok.raw, gid)
         score = self._cmp_cache.get(key)
         if score is None:
-            if not tok.cap and _is_cyrillic(tok.raw):
+            if not tok.cap and tok.form.script != "arabic" and _is_cyrillic(tok.raw):
                 score = 0.0  # Russian capitalises names: газа ("of gas") is not Gaza
             else:
                 score = compare(tok.form, self.index.groups[gid], self.index.known_keys)

@@ -372,9 +372,12 @@ def _arabic_form(raw: str) -> Form:
             skel, slots = skel + tail, (*slots, "")
         final_vowel = final_vowel or bool(tail)
         forms.append(Form("~" + skel, skel, slots, final_vowel, "arabic", article, silent))
-        wskel, _, _, wslots = arabic_skeleton(text, waw=True)
-        if tail:
-            wskel, wslots = wskel + tail, (*wslots, "")
+        if "و" not in text[1:]:
+            wskel, wslots = skel, slots  # the reading below differs only by a medial و
+        else:
+            wskel, _, _, wslots = arabic_skeleton(text, waw=True)
+            if tail:
+                wskel, wslots = wskel + tail, (*wslots, "")
         if wskel != skel:  # مروان = Marwan: و before a long vowel is a consonant
             forms.append(Form("~" + wskel, wskel, wslots, final_vowel, "arabic", article,
                               silent))
