@@ -173,19 +173,15 @@ def _skel(r: Form) -> str:
     return r.skel + "|v" if r.final_vowel else r.skel
 
 
-_GAPS: dict[tuple[str, ...], str] = {}
-
-
 def _vowel_gaps(r: Form) -> str:
-    """Which gaps of a Latin skeleton hold a vowel ("1") or none ("0"); memoised, as every
+    return _gaps(r.vowels or ())
+
+
+@lru_cache(maxsize=4096)
+def _gaps(vowels: tuple[str, ...]) -> str:
+    """Which gaps of a Latin skeleton hold a vowel ("1") or none ("0"); cached, as every
     new word of a text asks it in each of its look-ups (few distinct vowel patterns)."""
-    vowels = r.vowels or ()
-    gaps = _GAPS.get(vowels)
-    if gaps is None:
-        gaps = "".join(["1" if v else "0" for v in vowels])
-        if len(_GAPS) < 100_000:
-            _GAPS[vowels] = gaps
-    return gaps
+    return "".join(["1" if v else "0" for v in vowels])
 
 
 def posted_skels(r: Form) -> tuple[str, str]:

@@ -146,6 +146,7 @@ def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...
     return "".join(cons), tuple(slots), final_vowel
 
 
+@lru_cache(maxsize=65_536)  # few vowel patterns, asked per comparison of two words
 def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
     """Vowel groups agree slot by slot: shared classes, or e against a/i.
 
@@ -232,6 +233,7 @@ def arabic_skeleton(word: str, waw: bool = False
 _AR_AGREES = {"A": frozenset("AE"), "U": frozenset("U"), "I": frozenset("IE")}
 
 
+@lru_cache(maxsize=65_536)  # few vowel patterns, asked per comparison of two words
 def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] | None) -> bool:
     """Does a Latin spelling show the long vowels an Arabic word writes?
 
