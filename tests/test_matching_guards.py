@@ -237,3 +237,19 @@ def test_everyday_capitalised_words_still_match_the_terms_made_of_them() -> None
     assert terms_found([belt, nice], "Security Belt Forces entered Aden. Nice was quiet.") \
         == {("belt", "Security Belt Forces"), ("nice", "Nice")}
     assert terms_found([belt, nice], "Security forces said the town was nice.") == set()
+
+
+def test_a_word_matched_alone_is_judged_in_each_context_by_one_matcher() -> None:
+    """What a place's or organisation's word standing alone is worth depends on the word
+    (remembered per word) and on its neighbours (judged at each occurrence): one matcher
+    reading both sentences, in either order, rejects the word after another group's head
+    word and accepts it alone."""
+    other = "Kataib Hezbollah fighters crossed the border near Qusayr."
+    alone = "Hezbollah fighters crossed the border near Qusayr."
+    for order in ((other, alone), (alone, other)):
+        matcher = compile_watchlists([Watchlist("w", (Term("hzb", "Hezbollah", (), "org"),))])
+        for _ in range(2):
+            for text in order:
+                got = {m.matched_text for m in matcher.find(Item(id="1", source="s",
+                                                                 content=text))}
+                assert got == (set() if text == other else {"Hezbollah"}), text
