@@ -212,7 +212,18 @@ Posting = tuple[int, int]  # (spelling index, token position)
 _NONE: frozenset[int] = frozenset()
 # (spelling index, token position, groups of which one must be near or None)
 AnchorPosting = tuple[int, int, frozenset[int] | None]
-_Roles = tuple[AbstractSet[int], ...]  # groups per role under one key (``probe``)
+_Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
+ANCHOR, ALONE, FAMILY = 0, 1, 2  # anchors, anchors of one-word spellings, family names
+
+
+def _file(table: dict[str, _Roles], key: str, role: int, gid: int) -> None:
+    roles = table.get(key)
+    if roles is None:
+        roles = table[key] = [_NONE, _NONE, _NONE]  # most keys hold one role
+    groups = roles[role]
+    if not isinstance(groups, set):
+        groups = roles[role] = set()
+    groups.add(gid)
 
 
 class TermIndex:
@@ -242,17 +253,17 @@ class TermIndex:
         self.group_of: list[tuple[int, ...]] = []  # spelling index -> group id per word
         self.postings: list[list[Posting]] = []  # group id -> anchor postings
         self.by_exact: dict[str, list[Posting]] = defaultdict(list)
-        self.by_key: dict[str, set[int]] = defaultdict(set)
-        self.by_skel: dict[str, set[int]] = defaultdict(set)
-        self.by_deletion: dict[str, set[int]] = defaultdict(set)
-        # The same for the words of one-word spellings, kept apart: a word the text is known
-        # to be (a given name, a famous name, a watchlist word) is not looked up fuzzily
-        # among them ("Bashar" is not the village Bawshar; "Hussein" is not Husan).
-        self.alone_skel: dict[str, set[int]] = defaultdict(set)
-        self.alone_deletion: dict[str, set[int]] = defaultdict(set)
+        # One table per kind of key (word key, skeleton, deletion): per key, the groups under
+        # it in each role (``ANCHOR``, ``ALONE``, ``FAMILY``), so a new text word visits
+        # each of its keys once for every look-up (``probe``). The words of one-word
+        # spellings are kept apart from other anchors: a word the text is known to be (a
+        # given name, a famous name, a watchlist word) is not looked up fuzzily among them
+        # ("Bashar" is not the village Bawshar; "Hussein" is not Husan).
+        self._key_roles: dict[str, _Roles] = {}
+        self._skel_roles: dict[str, _Roles] = {}
+        self._del_roles: dict[str, _Roles] = {}
         self.alone_zipf: dict[int, float] = {}  # one-word Latin groups: how often it is written
         self.known_keys: set[str] = set()
-        self.family_keys: dict[str, set[int]] = defaultdict(set)
         self.family_postings: dict[int, list[int]] = {}  # family group -> spellings
         # Every group (not only anchors) by the keys ``similarity.compare`` can match on,
         # and per anchor posting the groups of the spelling's other words that must be
@@ -263,7 +274,6 @@ class TermIndex:
         self.needs: dict[Posting, frozenset[int]] = {}
         self._build()
         self._build_neighbours()
-        self._build_probe()
 
     def _share_surnames(self) -> None:
         """A bare surname shared by several persons of one watchlist ("Assad" for Bashar,
@@ -402,14 +412,7 @@ class TermIndex:
         verification (``matcher._family_names``)."""
         gid = self.group_of[sp.index][-1]
         if gid not in self.family_postings:
-            for r in strong_readings(self.groups[gid].form):
-                self.family_keys[r.key].add(gid)
-                if len(r.skel) >= 2:
-                    for k in posted_skels(r):
-                        self.family_keys["~skel:" + k].add(gid)
-                if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
-                    for d in deletions(r.key):
-                        self.family_keys["~del:" + d].add(gid)
+            self._post_keys(self.groups[gid].form, gid, FAMILY)
         self.family_postings.setdefault(gid, []).append(sp.index)
 
     @staticmethod
@@ -445,37 +448,24 @@ class TermIndex:
         alone = self.groups[gid].typo_min == MIN_TYPO_LEN_ALONE
         if alone and form.script == "latin":
             self.alone_zipf[gid] = zipf(form.key)
-        by_skel = self.alone_skel if alone else self.by_skel
-        by_deletion = self.alone_deletion if alone else self.by_deletion
+        self._post_keys(form, gid, ALONE if alone else ANCHOR)
+
+    def _post_keys(self, form: Form, gid: int, role: int) -> None:
+        """File a group under each key of each reading of its word, in ``role`` (a word
+        key is filed as ``ANCHOR`` for both kinds of anchor: an equal key is never fuzzy)."""
         for r in strong_readings(form):
-            self.by_key[r.key].add(gid)
+            _file(self._key_roles, r.key, FAMILY if role == FAMILY else ANCHOR, gid)
             if len(r.skel) >= 2:
                 for k in posted_skels(r):
-                    by_skel[k].add(gid)
+                    _file(self._skel_roles, k, role, gid)
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                 for d in deletions(r.key):
-                    by_deletion[d].add(gid)
+                    _file(self._del_roles, d, role, gid)
 
-    def _build_probe(self) -> None:
-        """One table per kind of key (word key, skeleton, deletion) holding, per key, the
-        anchor groups, the one-word-spelling groups and the family-name groups under it, so
-        that a new text word visits each of its keys once for both look-ups (``probe``)."""
-        self._key_roles: dict[str, _Roles] = {}
-        self._skel_roles: dict[str, _Roles] = {}
-        self._del_roles: dict[str, _Roles] = {}
-        fam = self.family_keys
-        for k in {*self.by_key, *(k for k in fam if not k.startswith("~"))}:
-            self._key_roles[k] = (self.by_key.get(k, _NONE), fam.get(k, _NONE))
-        skels = {*self.by_skel, *self.alone_skel,
-                 *(k[6:] for k in fam if k.startswith("~skel:"))}
-        for k in skels:
-            self._skel_roles[k] = (self.by_skel.get(k, _NONE), self.alone_skel.get(k, _NONE),
-                                   fam.get("~skel:" + k, _NONE))
-        dels = {*self.by_deletion, *self.alone_deletion,
-                *(k[5:] for k in fam if k.startswith("~del:"))}
-        for k in dels:
-            self._del_roles[k] = (self.by_deletion.get(k, _NONE),
-                                  self.alone_deletion.get(k, _NONE), fam.get("~del:" + k, _NONE))
+    def is_anchor_key(self, key: str) -> bool:
+        """Is some anchor word's key (or a reading's) exactly ``key``?"""
+        roles = self._key_roles.get(key)
+        return roles is not None and bool(roles[ANCHOR])
 
     def probe(self, form: Form, fuzzy: bool = True, alone: bool = True,
               family: bool = True) -> tuple[set[int], set[int]]:
@@ -494,9 +484,9 @@ class TermIndex:
         for r in readings(form):
             entry = key_roles.get(r.key)
             if entry is not None:
-                anchors.update(entry[0])
+                anchors.update(entry[ANCHOR])
                 if family:
-                    fams.update(entry[1])
+                    fams.update(entry[FAMILY])
             if r.script == "spoof":
                 continue
             fuzzy_r = fuzzy and not (r.script == "latin" and r.common)
@@ -513,9 +503,9 @@ class TermIndex:
                     if roles is None:
                         continue
                     if fuzzy_r:
-                        anchors.update(roles[0])
+                        anchors.update(roles[ANCHOR])
                         if alone:
-                            anchors.update(roles[1])
+                            anchors.update(roles[ALONE])
                     if family:
-                        fams.update(roles[2])
+                        fams.update(roles[FAMILY])
         return anchors, fams

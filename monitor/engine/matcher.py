@@ -281,9 +281,9 @@ class FuzzyMatcher(Matcher):
             return False
         key = raw.lower() if raw.isalnum() else latin_key(raw)
         index = self.index
-        if key in index.by_key or _strip_possessive(raw) in index.by_exact:
+        if index.is_anchor_key(key) or _strip_possessive(raw) in index.by_exact:
             return False
-        return not (key[:2] in ("al", "el") and key[2:] in index.by_key)
+        return not (key[:2] in ("al", "el") and index.is_anchor_key(key[2:]))
 
     def _inert_common(self, key: str, raw: str) -> bool:
         """A capitalised everyday English word ("The", "However", "Security": 42% of the
