@@ -213,13 +213,14 @@ _NONE: frozenset[int] = frozenset()
 # (spelling index, token position, groups of which one must be near or None)
 AnchorPosting = tuple[int, int, frozenset[int] | None]
 _Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
-ANCHOR, ALONE, FAMILY = 0, 1, 2  # anchors, anchors of one-word spellings, family names
+# anchors, anchors of one-word spellings, family names, every group (``near_groups``)
+ANCHOR, ALONE, FAMILY, NEAR = 0, 1, 2, 3
 
 
 def _file(table: dict[str, _Roles], key: str, role: int, gid: int) -> None:
     roles = table.get(key)
     if roles is None:
-        roles = table[key] = [_NONE, _NONE, _NONE]  # most keys hold one role
+        roles = table[key] = [_NONE, _NONE, _NONE, _NONE]  # most keys hold one or two
     groups = roles[role]
     if not isinstance(groups, set):
         groups = roles[role] = set()
@@ -254,8 +255,9 @@ class TermIndex:
         self.postings: list[list[Posting]] = []  # group id -> anchor postings
         self.by_exact: dict[str, list[Posting]] = defaultdict(list)
         # One table per kind of key (word key, skeleton, deletion): per key, the groups under
-        # it in each role (``ANCHOR``, ``ALONE``, ``FAMILY``), so a new text word visits
-        # each of its keys once for every look-up (``probe``). The words of one-word
+        # it in each role (``ANCHOR``, ``ALONE``, ``FAMILY``; ``NEAR``: every group, for
+        # ``near_groups``), so a new text word visits each of its keys once for the
+        # anchor and family-name look-ups (``probe``). The words of one-word
         # spellings are kept apart from other anchors: a word the text is known to be (a
         # given name, a famous name, a watchlist word) is not looked up fuzzily among them
         # ("Bashar" is not the village Bawshar; "Hussein" is not Husan).
@@ -268,9 +270,7 @@ class TermIndex:
         # Every group (not only anchors) by the keys ``similarity.compare`` can match on,
         # and per anchor posting the groups of the spelling's other words that must be
         # near it: see ``near_groups`` and ``needs``.
-        self.all_keys: dict[str, set[int]] = defaultdict(set)
-        self.near_skel: dict[str, set[int]] = defaultdict(set)  # the same by skeleton key
-        self.near_deletion: dict[str, set[int]] = defaultdict(set)  # and by deletion
+        self.all_keys: dict[str, set[int]] = defaultdict(set)  # and role NEAR of the tables
         self.needs: dict[Posting, frozenset[int]] = {}
         self._build()
         self._build_neighbours()
@@ -332,10 +332,10 @@ class TermIndex:
                     self.all_keys[key].add(gid)
                 if r.skel:
                     for k in posted_skels(r):
-                        self.near_skel[k].add(gid)
+                        _file(self._skel_roles, k, NEAR, gid)
                 if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                     for d in deletions(r.key):
-                        self.near_deletion[d].add(gid)
+                        _file(self._del_roles, d, NEAR, gid)
         for postings in self.postings:
             for sp_index, pos in postings:
                 sp = self.spellings[sp_index]
@@ -396,14 +396,14 @@ class TermIndex:
                     found.update(hit)
             if r.skel:
                 for k in text_skels(r):
-                    hit = self.near_skel.get(k)
-                    if hit:
-                        found.update(hit)
+                    roles = self._skel_roles.get(k)
+                    if roles is not None:
+                        found.update(roles[NEAR])
             if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN - 1:
                 for d in deletions(r.key):
-                    hit = self.near_deletion.get(d)
-                    if hit:
-                        found.update(hit)
+                    roles = self._del_roles.get(d)
+                    if roles is not None:
+                        found.update(roles[NEAR])
         return found
 
     def _post_family(self, sp: Spelling) -> None:

@@ -519,12 +519,6 @@ class FuzzyMatcher(Matcher):
             return None
         if not sp.exact and not _arabic_words_ok(sp, got, toks):
             return None
-        lone = len(got) == 1 and not sp.exact and sp.term.kind != "person"
-        if lone and (missing or min(s for _, s in got.values()) < 100) and \
-                inside_longer_name(toks, first, last):
-            return None  # "Maaret al-Numan" is not Mareth; "Kassem Kassab" not Kassab Group
-        if lone and toks[first].form.script == "arabic" and arabic_person_context(toks, first):
-            return None  # الدكتور بدر عبد العاطي: a minister's given name, not the town Badr
         if sp.term.kind == "person" and len(got) > 1 and not missing and \
                 self._other_persons_name(sp, toks, first, last):
             return None
@@ -533,8 +527,7 @@ class FuzzyMatcher(Matcher):
             if not compare(toks[ti].form, sp.tokens[i], self.index.known_keys, weak=False):
                 return None  # one word alone must match without guessing ("Hamas" ≠ Hama)
         score = sum(scores) / len(scores) * (PARTIAL_FACTOR if missing else 1.0)
-        threshold = sp.term.threshold if sp.term.threshold is not None else DEFAULT_THRESHOLD
-        if score < threshold:
+        if score < _threshold(sp):
             return None
         start = toks[first].lead if toks[first].lead >= 0 else toks[first].start
         end = toks[last].end
@@ -553,13 +546,11 @@ class FuzzyMatcher(Matcher):
         key = (word.raw, sp.index, i)
         ok = self._lone_cache.get(key)
         if ok is None:
-            threshold = sp.term.threshold if sp.term.threshold is not None \
-                else DEFAULT_THRESHOLD
             ok = ((not missing or partial_org_ok(sp, got, missing, toks))
                   and lone_arabic_ok(word, sp, i) and _arabic_words_ok(sp, got, toks)
                   # one word alone must match without guessing ("Hamas" is not Hama)
                   and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0
-                  and score * (PARTIAL_FACTOR if missing else 1.0) >= threshold)
+                  and score * (PARTIAL_FACTOR if missing else 1.0) >= _threshold(sp))
             if len(self._lone_cache) > _CACHE_LIMIT:
                 self._lone_cache.clear()
             self._lone_cache[key] = ok
@@ -716,6 +707,10 @@ def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int
 _SHOWS_AYN = re.compile(r"[aeiou]{2}|['’ʿʾ`]", re.IGNORECASE)
 _CONTRACTION = re.compile(r"[a-z](?:['’ʼ](?:re|ve|ll|d|m|t)|n['’ʼ]t)$", re.IGNORECASE)
 _TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  # Darʿā, Ḥamāh: a transliterated name
+
+
+def _threshold(sp: Spelling) -> float:
+    return sp.term.threshold if sp.term.threshold is not None else DEFAULT_THRESHOLD
 
 
 def _may_be_family(tok: Token) -> bool:
