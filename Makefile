@@ -12,17 +12,24 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[native]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,native]'
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+# The matching engine compiled with mypyc (monitor/engine/native.py), rebuilt when its
+# sources change. Optional: without a C compiler the pure-Python engine runs, with the
+# same matches, and the next make tries again.
+ENGINE_BUILT := build/engine/sources.sha256
+$(ENGINE_BUILT): $(wildcard monitor/engine/*.py) monitor/models.py | $(VENV)/.installed
+	-$(BIN)/python -m monitor.engine.build
+
+run: $(VENV)/.installed $(ENGINE_BUILT)
 	$(BIN)/monitor run --config $(CONFIG)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(ENGINE_BUILT)
 	@# PostgreSQL is started before sessions on these machines; start it if it stopped.
 	-@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
 	  (command -v pg_ctlcluster >/dev/null && \
@@ -38,16 +45,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/mypy
 
-check: $(VENV)/.installed
+check: $(VENV)/.installed $(ENGINE_BUILT)
 	$(BIN)/monitor check --config $(CONFIG)
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,native]'
 	touch $@ $(VENV)/.installed-test $(VENV)/.installed
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(ENGINE_BUILT)
 	$(BIN)/python bench/match.py
 	$(BIN)/python bench/match_real.py
+	$(BIN)/python bench/native.py
 	$(BIN)/python bench/scale.py
 	@# The issue's 5,000 items through 2 match + 2 notify, one match instance SIGKILLed
 	MONITOR_SCALE_ALERTS=5000 $(BIN)/python -m pytest -q -p no:cacheprovider -s \
@@ -57,4 +65,4 @@ bench: $(VENV)/.installed-bench
 	  tests/test_kafka_partition.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache build

@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import build_automaton, median, peak_mb, scan_exact
 from match import arabic_word as approx_arabic_word
 
+from monitor.engine import native
 from monitor.engine.matcher import FuzzyMatcher, compile_watchlists
 from monitor.models import Item, Match, Term, Watchlist
 
@@ -1418,7 +1419,9 @@ def main() -> None:
              "matching runs in one process on one core")
     rep.line(f"seeds   : terms {args.seed}, injection {args.seed + 1}; repeat {repeat}; "
              "packages " + ", ".join(f"{k} {v}" for k, v in mach["packages"].items()))
-    out.update(command=sys.argv, machine=mach, seed=args.seed, repeat=repeat,
+    engine = native.active()
+    rep.line(f"engine  : {engine}; MONITOR_ENGINE=python runs the same code uncompiled")
+    out.update(command=sys.argv, machine=mach, engine=engine, seed=args.seed, repeat=repeat,
                sizes=list(sizes), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     # ---- data

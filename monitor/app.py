@@ -28,6 +28,7 @@ from monitor import metrics
 from monitor import server as http_server
 from monitor.config import Config, SourceConfig
 from monitor.datadir import open_paired
+from monitor.engine import native
 from monitor.errors import MonitorError, Problem, StoreError
 from monitor.health import health, queue_depths
 from monitor.models import Alert
@@ -257,8 +258,8 @@ class App:
                 runner = await http_server.start(self.config.server, self.probes())
             if self.scheduler is not None:
                 self.scheduler.start()
-            log.info("started role=%s sources=%d notifiers=%s", self.role, len(sources),
-                     list(self.notifiers))
+            log.info("started role=%s sources=%d notifiers=%s engine=%s", self.role,
+                     len(sources), list(self.notifiers), native.active())
             loop_of = {"match": self._match_loop, "intake": self._match_loop,
                        "deliver": self._outbox_loop, "reload": self._reload_loop}
             self._workers = {name: asyncio.create_task(loop_of[name]()) for name in self.loops}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.config import Config, format_backfill, load_config
+from monitor.engine import native
 from monitor.engine.watchlist import WATCHLIST_SUFFIXES, load_watchlists
 from monitor.errors import ConfigError, Problem
 from monitor.models import Watchlist
@@ -117,8 +118,9 @@ def _queue_text(config: Config) -> str:
 
 def summary(config: Config, watchlists: Sequence[Watchlist],
             plans: Sequence[NotifierPlan] | None = None) -> list[str]:
-    """What will run, in lines for ``check``: sources, watchlists, store, queue and each
-    notifier ON or OFF with the reason."""
+    """What will run, in lines for ``check``: sources, watchlists, the matching engine
+    (compiled or not, and why not), store, queue and each notifier ON or OFF with the
+    reason."""
     plans = plan_notifiers(config) if plans is None else plans
     enabled = [s for s in config.sources if s.enabled]
     kinds: dict[str, int] = {}
@@ -131,6 +133,7 @@ def summary(config: Config, watchlists: Sequence[Watchlist],
         f"poll alerts on items from the last {format_backfill(config.first_poll.backfill)}",
         f"  watchlists: {len(watchlists)} ({', '.join(w.name for w in watchlists)}), "
         f"{terms} terms",
+        f"  matching:   {native.active()}",
         f"  store:      {_store_text(config)}",
         f"  queue:      {_queue_text(config)}",
         "  notifiers:",
