@@ -2,9 +2,9 @@
 
 The engine is plain, fully typed Python (``mypy --strict``). mypyc turns the modules on
 the matching path into C extensions without a change of code: on the real-text
-benchmark, about 1.5x the articles per second on words seen for the first time and 1.8x
-on words seen before (``bench/match_real.py``, compiled against ``MONITOR_ENGINE=python``
-in the same run). Nothing else changes: the same code, the same matches.
+benchmark's data, 1.4-1.55x the articles per second on words seen for the first time and
+1.3-1.55x on words seen before, at 1,000 to 50,000 terms (``bench/native.py``, which
+alternates processes of both engines and checks that their matches are identical).
 
 The extensions are built out of the source tree, into ``build/engine/`` of the checkout
 (``python -m monitor.engine.build``; ``make run`` and ``make test`` do it), beside a
@@ -36,6 +36,7 @@ ENGINE_DIR = Path(__file__).resolve().parent
 BUILD_DIR = Path(os.environ.get("MONITOR_ENGINE_BUILD")
                  or ENGINE_DIR.parent.parent / "build" / "engine")
 DIGEST_FILE = "sources.sha256"
+reason = "not checked"  # why the pure-Python engine is in use ("" when it is not)
 
 
 def source_digest() -> str:
@@ -69,9 +70,6 @@ def usable_build(build_dir: Path = BUILD_DIR) -> Path | None:
         return None
     reason = ""
     return build_dir
-
-
-reason = "not checked"
 
 
 class BuildError(Exception):
