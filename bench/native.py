@@ -4,12 +4,14 @@
 
 The engine is chosen when ``monitor.engine`` is imported, so each measurement is a child
 process: it loads the benchmark's real names, places and news articles
-(``bench/match_real.py``), builds a matcher of N terms, empties every word cache and times a
-cold pass over the 116 articles (every word new), then a warm one. Children of the two
+(``bench/match_real.py``) and times ``match_real.run_engine``: a matcher of N terms built,
+every word cache emptied, a cold pass over the 116 articles (every word new), then a warm
+one. Children of the two
 engines alternate, round after round, so that a host whose speed drifts over minutes
 weighs on both alike; the figures are medians over the rounds, and the ratio is taken
-between the medians. Matches of the two engines are compared on every child: a
-difference is an error, not a figure.
+between the medians. The alerts of the two engines (each term's first match in each
+article, with its span and score) are compared on every child: a difference is an error,
+not a figure.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +31,24 @@ ROOT = HERE.parent
 
 
 def child(n: int, seed: int) -> dict[str, Any]:
+    """One engine's figures for N terms, timed as ``match_real.run_engine`` times them."""
     sys.path.insert(0, str(HERE))
-    import gc
-
     import match_real as mr
 
     from monitor.engine import native
-    from monitor.engine.matcher import compile_watchlists
-    from monitor.models import Watchlist
 
     pools, _ = mr.load_pools()
     articles, _ = mr.load_articles()
     items = [a.item() for a in articles]
     specs = mr.make_terms(pools, n, seed)
     mr.warm_up(specs, items)  # the word lists, loaded once per process, outside the timing
-    terms = tuple(s.term for s in specs[:n])
-    mr.clear_word_caches()
-    gc.collect()
-    start = time.perf_counter()
-    matcher = compile_watchlists([Watchlist("bench", terms)])
-    build = time.perf_counter() - start
-    gc.collect()
-    start, cpu = time.perf_counter(), time.process_time()
-    found = [matcher.find(item) for item in items]
-    cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
-    start = time.perf_counter()
-    for item in items:
-        matcher.find(item)
-    warm = time.perf_counter() - start
+    run = mr.run_engine([s.term for s in specs[:n]], items)
     digest = hashlib.sha256(json.dumps(
-        [[(m.term, m.matched_text, m.field, m.start, m.end, m.score) for m in f]
-         for f in found], ensure_ascii=False).encode()).hexdigest()
-    return {"engine": native.active(), "n": n, "articles": len(items), "build": build,
-            "cold": cold, "cold_cpu": cold_cpu, "warm": warm, "matches": digest,
-            "count": sum(len(f) for f in found)}
+        [[(t, m.matched_text, m.field, m.start, m.end, m.score) for t, m in sorted(a.items())]
+         for a in run.alerts], ensure_ascii=False).encode()).hexdigest()
+    return {"engine": native.active(), "n": n, "articles": len(items), "build": run.build,
+            "cold": run.secs, "warm": run.warm_secs, "matches": digest,
+            "count": sum(len(a) for a in run.alerts)}
 
 
 def spawn(n: int, seed: int, engine: str) -> dict[str, Any]:
@@ -103,7 +88,7 @@ def main() -> None:
                              "(make build/engine/sources.sha256)")
         digests = {r["matches"] for r in nat + py}
         if len(digests) != 1:
-            raise SystemExit(f"{n} terms: the engines' matches differ ({len(digests)} sets)")
+            raise SystemExit(f"{n} terms: the engines' alerts differ ({len(digests)} sets)")
         articles = nat[0]["articles"]
 
         def med(rs: list[dict[str, Any]], key: str) -> float:
@@ -111,7 +96,7 @@ def main() -> None:
 
         cold_n, cold_p = med(nat, "cold"), med(py, "cold")
         warm_n, warm_p = med(nat, "warm"), med(py, "warm")
-        print(f"\n== {n:,} terms ({articles} articles; {nat[0]['count']} matches, identical in "
+        print(f"\n== {n:,} terms ({articles} articles; {nat[0]['count']} alerts, identical in "
               f"all {2 * args.rounds} runs)")
         for label, rs in (("compiled", nat), ("python  ", py)):
             colds = sorted(articles / r["cold"] for r in rs)
