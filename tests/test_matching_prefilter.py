@@ -1,10 +1,12 @@
 """The neighbour test before verification (``TermIndex.needs``) changes speed, never results.
 
 A name that is only a mention with two of its words found (a person's, an organisation's
-with a distinctive second word) is verified around an anchor hit only when one of its other
-words may be near; the test uses a superset of what the verifier could accept. These tests
-run the same items through a matcher with and without it and require identical matches, on
-the real dev set and on the constructions that reach furthest from the anchor.
+with a distinctive second word, or one whose word the text word alone cannot name: "Assad"
+is not the Assad Group) is verified around an anchor hit only when one of its other words
+may be near, on the side where the spelling has it; the test uses a superset of what the
+verifier could accept. These tests run the same items through a matcher with and without it
+and require identical matches, on the real dev set and on the constructions that reach
+furthest from the anchor.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ TERMS = (
     Term("hts", "Hayat Tahrir al-Sham", (), "org"),
     Term("kataib", "Kataib Hezbollah", (), "org"),
     Term("shibani", "Asaad Hassan al-Shibani", (), "person"),
+    Term("basheer", "Asad Basheer", (), "person"),
+    Term("assad-group", "Assad Group", (), "org"),
 )
 SENTENCES = [
     "Ahmed Hussein al-Sharaa met envoys in Damascus.",          # a patronymic in between
@@ -47,6 +51,9 @@ SENTENCES = [
     "Mohammad al-Jolani spoke; Jolani's men left.",              # nom de guerre without Abu
     "Asaad al-Shaibani, Syria's foreign minister, arrived.",
     "Hezbollah and the Sham Legion issued statements.",          # lone words: no name
+    "President Bashar al-Assad fled; Asad Basheer stayed.",      # order counts
+    "Basheer, Asad was listed.",                                 # ... but lists reverse it
+    "Assad loyalists and the Assad Group's trucks.",             # a word alone is no org
 ]
 
 
@@ -67,3 +74,15 @@ def test_prefilter_keeps_every_match_on_the_dev_set() -> None:
         assert fast.index.needs  # the test is live
         for item in items:
             assert matches(fast, item) == matches(slow, item), item.id
+
+
+def test_words_that_cannot_name_a_spelling_cost_no_verification() -> None:
+    """Syrian news names the president a dozen times an article. "Assad" alone is not the
+    Assad Group, and "Bashar al-Assad" is not Asad Basheer (a name grows outward from its
+    anchor word, so the other word must stand on its side): with the prefilter, none of
+    it is verified against either, and the matches are the same."""
+    fast, slow = both([Watchlist("w", TERMS)])
+    item = Item(id="1", source="s",
+                content="President Bashar al-Assad met Assad loyalists in Damascus. " * 20)
+    assert fast.verifications(item) == 0 < slow.verifications(item)
+    assert matches(fast, item) == matches(slow, item) == []

@@ -6,6 +6,8 @@ accepted only when the surrounding words do not point to someone or something el
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from monitor.engine.countries import is_country_or_proper_place
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.index import Spelling, TermToken
@@ -235,7 +237,7 @@ def _ayn_written(arabic: Form, latin: Form) -> bool:
 
 
 def partial_org_ok(sp: Spelling, got: dict[int, tuple[int, float]], missing: list[int],
-                   toks: TokenList) -> bool:
+                   toks: Sequence[Token]) -> bool:
     """An organisation or place named without some words: only generic ones may be missing
     ("Tahrir al-Sham" for Hayat Tahrir al-Sham; "Nusra" for Jabhat al-Nusra) — but not a
     militia-type head word (Kataib, Jaish, Liwa ...), which names a different group — at least

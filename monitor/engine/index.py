@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Final, final
 
 from monitor.engine.countries import is_country_or_proper_place
 from monitor.engine.names import (
@@ -45,17 +46,37 @@ def exact_text(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw).translate(_IGNORABLE_TABLE)
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class TermToken:
-    """One word of a spelling, in normalised form, with what the verifier needs to know."""
+    """One word of a spelling, in normalised form, with what the verifier needs to know
+    (read-only attributes on a plain class: see ``normalize.Form``)."""
 
-    raw: str
-    form: Form
-    canon: str | None  # canonical given name (Ahmed -> ahmad)
-    generic: bool  # generic organisation word or function word: may be missing in a mention
-    stop: bool  # function word ("of", "for")
-    typo_min: int  # shortest key length that may match with an edit
-    article: bool = False  # written with the Arabic article (al-Baghdadi, Aliraqi)
+    __slots__ = ("article", "canon", "form", "generic", "raw", "stop", "typo_min")
+
+    def __init__(self, raw: str, form: Form, canon: str | None, generic: bool, stop: bool,
+                 typo_min: int, article: bool = False) -> None:
+        self.raw: Final = raw
+        self.form: Final = form
+        self.canon: Final = canon  # canonical given name (Ahmed -> ahmad)
+        # generic organisation word or function word: may be missing in a mention
+        self.generic: Final = generic
+        self.stop: Final = stop  # function word ("of", "for")
+        self.typo_min: Final = typo_min  # shortest key length that may match with an edit
+        # written with the Arabic article (al-Baghdadi, Aliraqi)
+        self.article: Final = article
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.raw, self.form, self.canon, self.generic, self.stop, self.typo_min,
+                self.article)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TermToken) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"TermToken({self.raw!r}, {self.form!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +231,12 @@ def text_skels(r: Form) -> tuple[str, ...]:
 
 Posting = tuple[int, int]  # (spelling index, token position)
 _NONE: frozenset[int] = frozenset()
-# (spelling index, token position, groups of which one must be near or None)
-AnchorPosting = tuple[int, int, frozenset[int] | None]
+# (ordinal in its group's posting list, spelling index, token position)
+AnchorPosting = tuple[int, int, int]
+# A group's anchor postings: those verified whatever is near the word, those verified only
+# when one of the other words of their spelling may be near it (by that word's group), and
+# how many there are in all (``TermIndex.anchored``)
+Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]], int]
 _Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
 # anchors, anchors of one-word spellings, family names, every group (``near_groups``)
 ANCHOR, ALONE, FAMILY, NEAR = 0, 1, 2, 3
@@ -225,6 +250,16 @@ def _file(table: dict[str, _Roles], key: str, role: int, gid: int) -> None:
     if not isinstance(groups, set):
         groups = roles[role] = set()
     groups.add(gid)
+
+
+def file_gated(gated: dict[int, list[AnchorPosting]], need: frozenset[int],
+               posting: AnchorPosting) -> None:
+    for g in need:
+        gated.setdefault(g, []).append(posting)
+
+
+def freeze_gated(gated: dict[int, list[AnchorPosting]]) -> dict[int, tuple[AnchorPosting, ...]]:
+    return {g: tuple(v) for g, v in gated.items()}
 
 
 class TermIndex:
@@ -271,7 +306,8 @@ class TermIndex:
         # and per anchor posting the groups of the spelling's other words that must be
         # near it: see ``near_groups`` and ``needs``.
         self.all_keys: dict[str, set[int]] = defaultdict(set)  # and role NEAR of the tables
-        self.needs: dict[Posting, frozenset[int]] = {}
+        self.needs: dict[Posting, frozenset[int]] = {}  # signed: ``other_words``
+        self.prefilter = True  # ``needs`` and ``matcher._for_word`` narrow verification
         self._build()
         self._build_neighbours()
 
@@ -341,24 +377,47 @@ class TermIndex:
                 sp = self.spellings[sp_index]
                 if len(sp.tokens) < 2 or not self._needs_two_words(sp, pos):
                     continue
-                other = [self.group_of[sp_index][i] for i in range(len(sp.tokens)) if i != pos]
-                if any(len(self.groups[g].form.key) >= 10 for g in other):
-                    continue  # two typos allowed: deletion-1 keys would not find them
-                self.needs[(sp_index, pos)] = frozenset(other)
+                need = self.other_words(sp_index, pos)
+                if need is not None:
+                    self.needs[(sp_index, pos)] = need
         self._build_anchored()
 
+    def other_words(self, sp_index: int, pos: int) -> frozenset[int] | None:
+        """The groups of a spelling's words other than ``pos``, each signed by the side of
+        ``pos`` it stands on (``g`` after, ``~g`` before: ``_align`` grows a match outward
+        from its anchor, so "Bashar al-Assad" is never "Asad Basheer"), as
+        ``matcher._near`` signs the groups of the words around a text word; None when a
+        word allows two typos, which the deletion-1 keys of ``near_groups`` would not find."""
+        groups = self.group_of[sp_index]
+        if any(len(self.groups[g].form.key) >= 10 for i, g in enumerate(groups) if i != pos):
+            return None
+        return frozenset(g if i > pos else ~g for i, g in enumerate(groups) if i != pos)
+
     def _build_anchored(self) -> None:
-        """Per group, its anchor postings with the groups one of which must be near each
-        (None: verified unconditionally), in posting order, so a text word's candidates
-        are its groups and a score, not a list of postings built per word."""
+        """Per group, its anchor postings laid out for the matcher: those verified
+        unconditionally, and the others filed under each group one of which must be near
+        the word. A text word then costs a look-up per group near it, not a set test per
+        posting: at 50,000 real names, "Assad" in Syrian news has hundreds of postings
+        (every Asaad, Alasad, Assaad), and the per-posting test was a third of the warm
+        matching time. Ordinals keep verification in posting order, so the matches do not
+        depend on which way a posting was reached."""
         needs = self.needs
-        self.anchored: list[tuple[AnchorPosting, ...]] = [
-            tuple((sp_index, pos, needs.get((sp_index, pos))) for sp_index, pos in postings)
-            for postings in self.postings]
+        self.anchored: list[Anchored] = []
+        for postings in self.postings:
+            free: list[AnchorPosting] = []
+            gated: dict[int, list[AnchorPosting]] = {}
+            for k, (sp_index, pos) in enumerate(postings):
+                need = needs.get((sp_index, pos))
+                if need is None:
+                    free.append((k, sp_index, pos))
+                else:
+                    file_gated(gated, need, (k, sp_index, pos))
+            self.anchored.append((tuple(free), freeze_gated(gated), len(postings)))
 
     def without_prefilter(self) -> None:
         """Verify every anchor hit, whatever is near it (tests compare the two ways)."""
         self.needs = {}
+        self.prefilter = False
         self._build_anchored()
 
     @staticmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import Final, final
 
 from monitor.engine.base import Hit, Matcher
 from monitor.engine.context import (
@@ -27,7 +27,17 @@ from monitor.engine.context import (
     surname_alone_ok,
 )
 from monitor.engine.english import COMMON_WORDS
-from monitor.engine.index import MIN_TYPO_LEN_ALONE, Posting, Spelling, TermIndex, exact_text
+from monitor.engine.index import (
+    MIN_TYPO_LEN_ALONE,
+    Anchored,
+    AnchorPosting,
+    Posting,
+    Spelling,
+    TermIndex,
+    exact_text,
+    file_gated,
+    freeze_gated,
+)
 from monitor.engine.names import (
     ARTICLES_HYPHENATED,
     COMMON_GIVEN_NAMES,
@@ -64,29 +74,42 @@ from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
 # A word's candidates: the postings of exact spellings it is (spelling, word position),
-# and the groups whose anchor postings it may be (``TermIndex.anchored``) with its score
-Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float], ...]]
-_NO_CANDIDATES: Candidates = ((), ())
+# and the groups whose anchor postings it may be, with its score and the postings laid out
+# for this word (``TermIndex.anchored``, or ``_for_word``'s narrower layout), and every
+# group under which one of these layouts files postings (``_near`` looks only for these)
+Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float, Anchored], ...],
+                   frozenset[int]]
+_NO_CANDIDATES: Candidates = ((), (), frozenset())
+_NO_GROUPS: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
 _CACHE_LIMIT = 300_000
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class Found:
-    """A verified occurrence of one spelling in one field, before overlap resolution."""
+    """A verified occurrence of one spelling in one field, before overlap resolution
+    (read-only attributes on a plain class: see ``normalize.Form``)."""
 
-    spelling: Spelling
-    field: str
-    first: int  # index of the first and last matched word in the field's tokens
-    last: int
-    start: int  # character offsets into the original field
-    end: int
-    score: float
-    partial: bool
-    surname_only: bool
-    surface: str
+    __slots__ = ("end", "field", "first", "last", "partial", "score", "spelling", "start",
+                 "surface", "surname_only")
+
+    def __init__(self, spelling: Spelling, field: str, first: int, last: int, start: int,
+                 end: int, score: float, partial: bool, surname_only: bool,
+                 surface: str) -> None:
+        self.spelling: Final = spelling
+        self.field: Final = field
+        # index of the first and last matched word in the field's tokens
+        self.first: Final = first
+        self.last: Final = last
+        # character offsets into the original field
+        self.start: Final = start
+        self.end: Final = end
+        self.score: Final = score
+        self.partial: Final = partial
+        self.surname_only: Final = surname_only
+        self.surface: Final = surface
 
 
 class FuzzyMatcher(Matcher):
@@ -105,7 +128,8 @@ class FuzzyMatcher(Matcher):
         self._cmp_cache: dict[tuple[str, int], float] = {}
         # (word, spelling, spelling word) -> a lone match passes the checks of the word alone
         self._lone_cache: dict[tuple[str, int, int], bool] = {}
-        self._near_cache: dict[str, set[int]] = {}
+        # word -> groups it may be, as they are and negated (``_near``)
+        self._near_cache: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
         self._inert: set[str] = set()  # words with no candidates and no family names
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
@@ -136,7 +160,8 @@ class FuzzyMatcher(Matcher):
         of work, which tests bound on hostile text (one word repeated, name parts
         alternating). Each verification compares at most a spelling's words
         (``watchlist.MAX_SPELLING_WORDS``), so an item costs at most its words times the
-        candidates of its most frequent word times that."""
+        candidates of its most frequent word times that; candidates that the words around
+        rule out (``_near``) cost a set look-up per group near, and are not counted."""
         work = [0]
         self._find(item, work)
         return work[0]
@@ -212,7 +237,6 @@ class FuzzyMatcher(Matcher):
         cache = self._cand_cache
         fam_cache = self._fam_cache
         inert = self._inert
-        anchored = self.index.anchored
         for p, raw in enumerate(toks.raws):
             if raw in inert:
                 continue  # most words of a text: one set look-up each
@@ -225,25 +249,28 @@ class FuzzyMatcher(Matcher):
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
-            exact, groups = entry
+            exact, groups, gates = entry
             if not fam and not exact and not groups:
                 self._remember_inert(raw)
                 continue
             if fam and families is not None:
                 families.append((name, p, fam))
             if work is not None:
-                work[0] += len(exact) + sum(len(anchored[g]) for g, _ in groups)
+                work[0] += len(exact)
             for sp_index, pos in exact:
                 self._verify(sp_index, pos, p, 100.0, toks, name, text, conflicts, out)
             around: set[int] | None = None
-            for gid, score in groups:
-                for sp_index, pos, need in anchored[gid]:
-                    if need is not None:
-                        # A name that needs a second word: only if one of them may be near.
-                        if around is None:
-                            around = self._near(toks, p)
-                        if need.isdisjoint(around):
-                            continue
+            for _, score, (free, gated, _) in groups:
+                chosen: Sequence[AnchorPosting] = free
+                if gated:
+                    # Names that need a second word: only those of which one may be near.
+                    if around is None:
+                        around = self._near(toks, p, gates)
+                    if around:
+                        chosen = _gated(free, gated, around)
+                if work is not None:
+                    work[0] += len(chosen)
+                for _, sp_index, pos in chosen:
                     self._verify(sp_index, pos, p, score, toks, name, text, conflicts, out)
         return out
 
@@ -313,18 +340,20 @@ class FuzzyMatcher(Matcher):
             groups.update(get(key[2:], ()))
         return groups
 
-    def _near(self, toks: TokenList, p: int) -> set[int]:
-        """Groups the words around word p may be: as far as ``_align`` may reach for a
-        name's second word (loose articles skipped, then two words: a patronymic and the
-        word itself)."""
+    def _near(self, toks: TokenList, p: int, gates: frozenset[int]) -> set[int]:
+        """Groups among ``gates`` the words around word p may be, signed by side (``g``
+        after it, ``~g`` before it, as ``TermIndex.other_words`` signs a spelling's): as
+        far as ``_align`` may reach for a name's second word (loose articles skipped, then
+        two words: a patronymic and the word itself). A word near "Assad" in Syrian news
+        may be fifty groups at 50,000 names; only the few that gate its postings are kept."""
         out: set[int] = set()
         for step in (-1, 1):
             q, words = p + step, 0
             while 0 <= q < len(toks) and words < 2:
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
-                groups = self._near_cache.get(raw)
-                if groups is None:
+                signed = self._near_cache.get(raw)
+                if signed is None:
                     groups = self._near_plain(raw) if plain else None
                     if groups is None:
                         form = toks.form(q)
@@ -334,10 +363,13 @@ class FuzzyMatcher(Matcher):
                             groups = set()  # see _cmp_group: a lower-case Cyrillic word
                         else:
                             groups = self.index.near_groups(form)
+                    signed = (frozenset(groups), frozenset(~g for g in groups)) if groups \
+                        else _NO_GROUPS
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
-                    self._near_cache[raw] = groups
-                out |= groups
+                    self._near_cache[raw] = signed
+                if signed[0]:
+                    out |= (signed[0] if step > 0 else signed[1]) & gates
                 if (raw.lower() if plain else toks.form(q).key) not in _LOOSE_ARTICLES:
                     words += 1
                 q += step
@@ -352,7 +384,7 @@ class FuzzyMatcher(Matcher):
             return cached
         index = self.index
         exact = tuple(index.by_exact.get(exact_text(_strip_possessive(tok.raw)), ()))
-        groups: list[tuple[int, float]] = []
+        groups: list[tuple[int, float, Anchored]] = []
         form = tok.form
         fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
             not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
@@ -382,13 +414,66 @@ class FuzzyMatcher(Matcher):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             score = self._cmp_group(tok, gid)
             if score > 0:
-                groups.append((gid, score))
-        entry: Candidates = (exact, tuple(groups)) if exact or groups else _NO_CANDIDATES
+                groups.append((gid, score, self._for_word(tok, gid, score)))
+        gates = frozenset().union(*(layout[1] for _, _, layout in groups))
+        entry: Candidates = (exact, tuple(groups), gates) if exact or groups else _NO_CANDIDATES
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
         self._cand_cache[tok.raw] = entry
         self._family_candidates(tok, families if family else ())
         return entry
+
+    def _for_word(self, tok: Token, gid: int, score: float) -> Anchored:
+        """The group's postings laid out for this word: an organisation's or place's
+        spelling that this word alone does not name (``_lone_ok``: "Assad" is not the
+        Assad Group, "Bashar" not the Basheer Group) is verified only when one of its
+        other words may be near, and a one-word spelling not at all. At 50,000 real names
+        these were half the verifications of the benchmark's Syrian news, each failing
+        after aligning the spelling around the word."""
+        layout = self.index.anchored[gid]
+        free = layout[0]
+        if not free or not self.index.prefilter:
+            return layout
+        index = self.index
+        keep: list[AnchorPosting] = []
+        gated: dict[int, list[AnchorPosting]] | None = None
+        for posting in free:
+            _, sp_index, pos = posting
+            sp = index.spellings[sp_index]
+            if sp.exact or sp.term.kind == "person" or self._lone_ok(tok, sp, pos, score):
+                keep.append(posting)
+                continue
+            if len(sp.tokens) == 1:
+                continue
+            need = index.other_words(sp_index, pos)
+            if need is None:
+                keep.append(posting)
+                continue
+            if gated is None:
+                gated = {g: list(v) for g, v in layout[1].items()}
+            file_gated(gated, need, posting)
+        if len(keep) == len(free):
+            return layout
+        return (tuple(keep), freeze_gated(gated) if gated is not None else layout[1],
+                layout[2])
+
+    def _lone_ok(self, word: Token, sp: Spelling, i: int, score: float) -> bool:
+        """Does this word alone, at this score, name the spelling (word ``i``) as far as
+        the word itself tells (its context is checked per occurrence in
+        ``_classify_lone``)? Cached per (word, spelling, word position)."""
+        key = (word.raw, sp.index, i)
+        ok = self._lone_cache.get(key)
+        if ok is None:
+            missing = [j for j in range(len(sp.tokens)) if j != i and not sp.tokens[j].stop]
+            ok = ((not missing or partial_org_ok(sp, {i: (0, score)}, missing, [word]))
+                  and lone_arabic_ok(word, sp, i) and _arabic_tokens_ok(sp, [(i, word)], 1)
+                  # one word alone must match without guessing ("Hamas" is not Hama)
+                  and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0
+                  and score * (PARTIAL_FACTOR if missing else 1.0) >= _threshold(sp))
+            if len(self._lone_cache) > _CACHE_LIMIT:
+                self._lone_cache.clear()
+            self._lone_cache[key] = ok
+        return ok
 
     def _cmp(self, tok: Token, sp_index: int, pos: int) -> float:
         return self._cmp_group(tok, self.index.group_of[sp_index][pos])
@@ -542,18 +627,8 @@ class FuzzyMatcher(Matcher):
         name that is another word) fail them, and each occurrence then costs a look-up."""
         ((i, (ti, score)),) = got.items()
         word = toks[ti]
-        missing = [j for j in range(len(sp.tokens)) if j != i and not sp.tokens[j].stop]
-        key = (word.raw, sp.index, i)
-        ok = self._lone_cache.get(key)
-        if ok is None:
-            ok = ((not missing or partial_org_ok(sp, got, missing, toks))
-                  and lone_arabic_ok(word, sp, i) and _arabic_words_ok(sp, got, toks)
-                  # one word alone must match without guessing ("Hamas" is not Hama)
-                  and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0
-                  and score * (PARTIAL_FACTOR if missing else 1.0) >= _threshold(sp))
-            if len(self._lone_cache) > _CACHE_LIMIT:
-                self._lone_cache.clear()
-            self._lone_cache[key] = ok
+        missing = any(j != i and not sp.tokens[j].stop for j in range(len(sp.tokens)))
+        ok = self._lone_ok(word, sp, i, score)
         if not ok or after_org_prefix(sp, toks, ti):
             return None
         if (missing or score < 100) and inside_longer_name(toks, ti, ti):
@@ -619,7 +694,13 @@ def _arabic_words_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: Toke
     * an organisation's or place's words are not all everyday words, unless the name's own
       words say it is one the world writes about.
     """
-    arabic = [(i, toks[ti]) for i, (ti, _) in got.items() if toks[ti].form.script == "arabic"]
+    return _arabic_tokens_ok(sp, [(i, toks[ti]) for i, (ti, _) in got.items()], len(got))
+
+
+def _arabic_tokens_ok(sp: Spelling, words: list[tuple[int, Token]], n_got: int) -> bool:
+    """``_arabic_words_ok`` on the matched words themselves ((spelling word, text word)),
+    ``n_got`` of them in all."""
+    arabic = [(i, tok) for i, tok in words if tok.form.script == "arabic"]
     if not arabic or sp.tokens[0].form.script == "arabic":
         return True
     if sp.reversed:
@@ -633,7 +714,7 @@ def _arabic_words_ok(sp: Spelling, got: dict[int, tuple[int, float]], toks: Toke
         skels = {r.skel for r in strong_readings(word.form) if r.article} or {word.form.skel}
         if not any(r.article and r.skel in skels for r in readings(tok.form)):
             return False
-    if len(got) == 1 or not all(is_arabic_common(tok.raw) for _, tok in arabic):
+    if n_got == 1 or not all(is_arabic_common(tok.raw) for _, tok in arabic):
         return True
     # Every Arabic word is an everyday word, as in many real names (بشار الأسد, كمال,
     # هيئة تحرير الشام): an organisation or place then needs a word the world writes about
@@ -707,6 +788,23 @@ def first_gap(got: dict[int, tuple[int, float]], sp: Spelling, step: int, i: int
 _SHOWS_AYN = re.compile(r"[aeiou]{2}|['’ʿʾ`]", re.IGNORECASE)
 _CONTRACTION = re.compile(r"[a-z](?:['’ʼ](?:re|ve|ll|d|m|t)|n['’ʼ]t)$", re.IGNORECASE)
 _TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  # Darʿā, Ḥamāh: a transliterated name
+
+
+def _gated(free: tuple[AnchorPosting, ...], gated: dict[int, tuple[AnchorPosting, ...]],
+           around: set[int]) -> Sequence[AnchorPosting]:
+    """A group's postings to verify at a word with groups ``around`` it (few: ``_near``
+    keeps only gating groups): the unconditional ones and those filed under a group near
+    it, each once, in posting order."""
+    hits: list[AnchorPosting] | None = None
+    for g in around:
+        more = gated.get(g)
+        if more is not None:
+            hits = list(more) if hits is None else hits + list(more)
+    if hits is None:
+        return free
+    if free or len(hits) > 1:
+        hits = sorted(set(hits).union(free))
+    return hits
 
 
 def _threshold(sp: Spelling) -> float:

@@ -11,26 +11,39 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Final, final, overload
 
 from monitor.engine.names import ARTICLES_ALWAYS, ARTICLES_HYPHENATED
 from monitor.engine.normalize import IGNORABLE, TOKEN_RE, Form, mask_markup, token_form
 
 
-@dataclass(frozen=True, slots=True)
+@final
 class Token:
-    """A word of a field: offsets into the original string and its normalised form."""
+    """A word of a field: offsets into the original string and its normalised form.
 
-    start: int
-    end: int
-    raw: str
-    form: Form
-    article: bool = False  # a separate article token ("al", "ash-") stood right before it
-    joined: bool = True  # nothing but spaces/hyphens/an article between it and the previous
-    cap: bool = False  # starts with an upper-case letter
-    upper: bool = False  # all upper-case (acronym style)
-    lead: int = -1  # start of the article before it ("al-" of "al-Sharaa"), else ``start``
+    Read-only attributes on a plain class (not a frozen dataclass, whose interpreted
+    ``__init__`` cost 20 times more when compiled: see ``normalize.Form``)."""
+
+    __slots__ = ("article", "cap", "end", "form", "joined", "lead", "raw", "start", "upper")
+
+    def __init__(self, start: int, end: int, raw: str, form: Form, article: bool = False,
+                 joined: bool = True, cap: bool = False, upper: bool = False,
+                 lead: int = -1) -> None:
+        self.start: Final = start
+        self.end: Final = end
+        self.raw: Final = raw
+        self.form: Final = form
+        # a separate article token ("al", "ash-") stood right before it
+        self.article: Final = article
+        # nothing but spaces/hyphens/an article between it and the previous word
+        self.joined: Final = joined
+        self.cap: Final = cap  # starts with an upper-case letter
+        self.upper: Final = upper  # all upper-case (acronym style)
+        # start of the article before it ("al-" of "al-Sharaa"), else ``start``
+        self.lead: Final = lead
+
+    def __repr__(self) -> str:
+        return f"Token({self.raw!r}, {self.start}-{self.end}, {self.form!r})"
 
 
 _SOFT_GAP_RE = re.compile(rf"[\s\-‐‑‒–—{IGNORABLE}]*")
