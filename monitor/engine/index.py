@@ -42,7 +42,10 @@ _IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
 
 
 def exact_text(raw: str) -> str:
-    """Case-sensitive comparison form for exact terms: NFKC, zero-width characters removed."""
+    """Case-sensitive comparison form for exact terms: NFKC, zero-width characters removed
+    (ASCII is its own: NFKC leaves it alone and every zero-width character is beyond it)."""
+    if raw.isascii():
+        return raw
     return unicodedata.normalize("NFKC", raw).translate(_IGNORABLE_TABLE)
 
 
@@ -234,9 +237,12 @@ _NONE: frozenset[int] = frozenset()
 # (ordinal in its group's posting list, spelling index, token position)
 AnchorPosting = tuple[int, int, int]
 # A group's anchor postings: those verified whatever is near the word, those verified only
-# when one of the other words of their spelling may be near it (by that word's group), and
-# how many there are in all (``TermIndex.anchored``)
-Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]], int]
+# when one of the other words of their spelling may be near it (by that word's group,
+# signed by side: ``TermIndex.other_words``), the same for one text word only (filled by
+# ``matcher.FuzzyMatcher._for_word``; empty here), and how many there are in all
+# (``TermIndex.anchored``)
+Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]],
+                 dict[int, tuple[AnchorPosting, ...]], int]
 _Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
 # anchors, anchors of one-word spellings, family names, every group (``near_groups``)
 ANCHOR, ALONE, FAMILY, NEAR = 0, 1, 2, 3
@@ -412,7 +418,7 @@ class TermIndex:
                     free.append((k, sp_index, pos))
                 else:
                     file_gated(gated, need, (k, sp_index, pos))
-            self.anchored.append((tuple(free), freeze_gated(gated), len(postings)))
+            self.anchored.append((tuple(free), freeze_gated(gated), {}, len(postings)))
 
     def without_prefilter(self) -> None:
         """Verify every anchor hit, whatever is near it (tests compare the two ways)."""

@@ -75,12 +75,12 @@ from monitor.models import MATCH_FIELDS, Item, Match, Watchlist
 _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
 # A word's candidates: the postings of exact spellings it is (spelling, word position),
 # and the groups whose anchor postings it may be, with its score and the postings laid out
-# for this word (``TermIndex.anchored``, or ``_for_word``'s narrower layout), and every
-# group under which one of these layouts files postings (``_near`` looks only for these)
+# for this word (``TermIndex.anchored`` with ``_for_word``'s additions), and the groups
+# under which these file postings, after the word and before it (``_near`` looks only for
+# these)
 Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float, Anchored], ...],
-                   frozenset[int]]
-_NO_CANDIDATES: Candidates = ((), (), frozenset())
-_NO_GROUPS: tuple[frozenset[int], frozenset[int]] = (frozenset(), frozenset())
+                   frozenset[int], frozenset[int]]
+_NO_CANDIDATES: Candidates = ((), (), frozenset(), frozenset())
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -124,12 +124,11 @@ class FuzzyMatcher(Matcher):
         self.index = TermIndex(self.watchlists)
         self._by_name = {wl.name: wl for wl in self.watchlists}
         self._cand_cache: dict[str, Candidates] = {}
-        self._fam_cache: dict[str, list[tuple[int, float]]] = {}
+        self._fam_cache: dict[str, Sequence[tuple[int, float]]] = {}
         self._cmp_cache: dict[tuple[str, int], float] = {}
         # (word, spelling, spelling word) -> a lone match passes the checks of the word alone
         self._lone_cache: dict[tuple[str, int, int], bool] = {}
-        # word -> groups it may be, as they are and negated (``_near``)
-        self._near_cache: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+        self._near_cache: dict[str, set[int]] = {}
         self._inert: set[str] = set()  # words with no candidates and no family names
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
@@ -170,7 +169,7 @@ class FuzzyMatcher(Matcher):
         found: list[Found] = []
         conflicts: set[str] = set()
         fields: dict[str, tuple[str, TokenList]] = {}
-        families: list[tuple[str, int, list[tuple[int, float]]]] = []
+        families: list[tuple[str, int, Sequence[tuple[int, float]]]] = []
         for name in MATCH_FIELDS:
             text = item.field_text(name)
             if text:
@@ -185,7 +184,7 @@ class FuzzyMatcher(Matcher):
         return _resolve(_named_in_full(found))
 
     def _family_names(self, found: list[Found], fields: dict[str, tuple[str, TokenList]],
-                      families: list[tuple[str, int, list[tuple[int, float]]]],
+                      families: list[tuple[str, int, Sequence[tuple[int, float]]]],
                       conflicts: set[str]) -> list[Found]:
         """A person named in full in this item may be named again by family name alone
         ("Ahmad al-Sharaa … Sharaa said"). Family names were looked up while scanning
@@ -211,9 +210,10 @@ class FuzzyMatcher(Matcher):
         return out
 
     def _family_candidates(self, tok: Token,
-                           gids: Iterable[int] | None = None) -> list[tuple[int, float]]:
+                           gids: Iterable[int] | None = None) -> Sequence[tuple[int, float]]:
         """(spelling, score) of the family names this word may be (``gids``: the family
-        groups its keys found, if looked up already); cached per word."""
+        groups its keys found, if looked up already); cached per word (most words: none,
+        one shared empty tuple)."""
         result: list[tuple[int, float]] = []
         if not _may_be_family(tok):
             pass  # a family name standing alone is capitalised
@@ -226,12 +226,13 @@ class FuzzyMatcher(Matcher):
                     result.extend((i, score) for i in self.index.family_postings[gid])
         if len(self._fam_cache) > _CACHE_LIMIT:
             self._fam_cache.clear()
-        self._fam_cache[tok.raw] = result
-        return result
+        found: Sequence[tuple[int, float]] = result if result else ()
+        self._fam_cache[tok.raw] = found
+        return found
 
     def _find_field(self, name: str, text: str, toks: TokenList, conflicts: set[str],
                     work: list[int] | None = None,
-                    families: list[tuple[str, int, list[tuple[int, float]]]] | None = None,
+                    families: list[tuple[str, int, Sequence[tuple[int, float]]]] | None = None,
                     ) -> list[Found]:
         out: list[Found] = []
         cache = self._cand_cache
@@ -249,7 +250,7 @@ class FuzzyMatcher(Matcher):
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
-            exact, groups, gates = entry
+            exact, groups, after, before = entry
             if not fam and not exact and not groups:
                 self._remember_inert(raw)
                 continue
@@ -260,14 +261,14 @@ class FuzzyMatcher(Matcher):
             for sp_index, pos in exact:
                 self._verify(sp_index, pos, p, 100.0, toks, name, text, conflicts, out)
             around: set[int] | None = None
-            for _, score, (free, gated, _) in groups:
+            for _, score, (free, gated, extra, _) in groups:
                 chosen: Sequence[AnchorPosting] = free
-                if gated:
+                if gated or extra:
                     # Names that need a second word: only those of which one may be near.
                     if around is None:
-                        around = self._near(toks, p, gates)
+                        around = self._near(toks, p, after, before)
                     if around:
-                        chosen = _gated(free, gated, around)
+                        chosen = _gated(free, gated, extra, around)
                 if work is not None:
                     work[0] += len(chosen)
                 for _, sp_index, pos in chosen:
@@ -340,20 +341,23 @@ class FuzzyMatcher(Matcher):
             groups.update(get(key[2:], ()))
         return groups
 
-    def _near(self, toks: TokenList, p: int, gates: frozenset[int]) -> set[int]:
-        """Groups among ``gates`` the words around word p may be, signed by side (``g``
-        after it, ``~g`` before it, as ``TermIndex.other_words`` signs a spelling's): as
-        far as ``_align`` may reach for a name's second word (loose articles skipped, then
-        two words: a patronymic and the word itself). A word near "Assad" in Syrian news
-        may be fifty groups at 50,000 names; only the few that gate its postings are kept."""
+    def _near(self, toks: TokenList, p: int, after: frozenset[int],
+              before: frozenset[int]) -> set[int]:
+        """Groups the words around word p may be among those that gate its postings
+        (``after`` it, ``before`` it), signed by side (``g`` after, ``~g`` before, as
+        ``TermIndex.other_words`` signs a spelling's): as far as ``_align`` may reach for a
+        name's second word (loose articles skipped, then two words: a patronymic and the
+        word itself). A word near "Assad" in Syrian news may be fifty groups at 50,000
+        names; only the few that gate its postings are kept."""
         out: set[int] = set()
         for step in (-1, 1):
             q, words = p + step, 0
+            gates = after if step > 0 else before
             while 0 <= q < len(toks) and words < 2:
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
-                signed = self._near_cache.get(raw)
-                if signed is None:
+                groups = self._near_cache.get(raw)
+                if groups is None:
                     groups = self._near_plain(raw) if plain else None
                     if groups is None:
                         form = toks.form(q)
@@ -363,13 +367,16 @@ class FuzzyMatcher(Matcher):
                             groups = set()  # see _cmp_group: a lower-case Cyrillic word
                         else:
                             groups = self.index.near_groups(form)
-                    signed = (frozenset(groups), frozenset(~g for g in groups)) if groups \
-                        else _NO_GROUPS
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
-                    self._near_cache[raw] = signed
-                if signed[0]:
-                    out |= (signed[0] if step > 0 else signed[1]) & gates
+                    self._near_cache[raw] = groups
+                if groups and gates:
+                    hit = groups & gates
+                    if hit:
+                        if step > 0:
+                            out |= hit
+                        else:
+                            out.update([~g for g in hit])
                 if (raw.lower() if plain else toks.form(q).key) not in _LOOSE_ARTICLES:
                     words += 1
                 q += step
@@ -388,7 +395,7 @@ class FuzzyMatcher(Matcher):
         form = tok.form
         fuzzy = (form.script != "latin" or tok.cap or tok.upper) and \
             not _CONTRACTION.search(tok.raw)  # "They're" is not Tyre
-        marked = bool(_TRANSLIT_MARKS.intersection(tok.raw))
+        marked = not tok.raw.isascii() and not _TRANSLIT_MARKS.isdisjoint(tok.raw)
         latin = form.script == "latin" and not marked and (
             tok.raw.isascii() or not _is_cyrillic(tok.raw))
         name = latin and (form.key in COMMON_GIVEN_NAMES or form.key in index.known_keys
@@ -415,8 +422,14 @@ class FuzzyMatcher(Matcher):
             score = self._cmp_group(tok, gid)
             if score > 0:
                 groups.append((gid, score, self._for_word(tok, gid, score)))
-        gates = frozenset().union(*(layout[1] for _, _, layout in groups))
-        entry: Candidates = (exact, tuple(groups), gates) if exact or groups else _NO_CANDIDATES
+        entry: Candidates = _NO_CANDIDATES
+        if exact or groups:
+            signed: set[int] = set()
+            for _, _, layout in groups:
+                signed.update(layout[1])
+                signed.update(layout[2])
+            entry = (exact, tuple(groups), frozenset(g for g in signed if g >= 0),
+                     frozenset(~g for g in signed if g < 0))
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
         self._cand_cache[tok.raw] = entry
@@ -436,7 +449,7 @@ class FuzzyMatcher(Matcher):
             return layout
         index = self.index
         keep: list[AnchorPosting] = []
-        gated: dict[int, list[AnchorPosting]] | None = None
+        extra: dict[int, list[AnchorPosting]] | None = None
         for posting in free:
             _, sp_index, pos = posting
             sp = index.spellings[sp_index]
@@ -449,13 +462,13 @@ class FuzzyMatcher(Matcher):
             if need is None:
                 keep.append(posting)
                 continue
-            if gated is None:
-                gated = {g: list(v) for g, v in layout[1].items()}
-            file_gated(gated, need, posting)
+            if extra is None:
+                extra = {}
+            file_gated(extra, need, posting)
         if len(keep) == len(free):
             return layout
-        return (tuple(keep), freeze_gated(gated) if gated is not None else layout[1],
-                layout[2])
+        return (tuple(keep), layout[1], freeze_gated(extra) if extra is not None else {},
+                layout[3])
 
     def _lone_ok(self, word: Token, sp: Spelling, i: int, score: float) -> bool:
         """Does this word alone, at this score, name the spelling (word ``i``) as far as
@@ -791,16 +804,21 @@ _TRANSLIT_MARKS = frozenset("ʿʾāīūĀĪŪḥḤṣṢṭṬḍḌẓẒ")  #
 
 
 def _gated(free: tuple[AnchorPosting, ...], gated: dict[int, tuple[AnchorPosting, ...]],
+           extra: dict[int, tuple[AnchorPosting, ...]],
            around: set[int]) -> Sequence[AnchorPosting]:
     """A group's postings to verify at a word with groups ``around`` it (few: ``_near``
     keeps only gating groups): the unconditional ones and those filed under a group near
-    it, each once, in posting order."""
-    hits: list[AnchorPosting] | None = None
+    it (by the group, or for this word: ``extra``), each once, in posting order."""
+    hits: list[AnchorPosting] = []
     for g in around:
         more = gated.get(g)
         if more is not None:
-            hits = list(more) if hits is None else hits + list(more)
-    if hits is None:
+            hits.extend(more)
+        if extra:
+            more = extra.get(g)
+            if more is not None:
+                hits.extend(more)
+    if not hits:
         return free
     if free or len(hits) > 1:
         hits = sorted(set(hits).union(free))

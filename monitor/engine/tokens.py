@@ -8,6 +8,7 @@ of an article are only looked up by their raw string in the matcher's cache.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Sequence
@@ -189,12 +190,18 @@ def _fold(masked: str, ms: list[re.Match[str]], raws: list[str],
             drop.add(i)
             lead_of[i + 1] = lead_of.get(i, ms[i].start())
     if drop:
-        keep = [i for i in range(len(ms)) if i not in drop]
-        out = TokenList(masked, [ms[i] for i in keep], [raws[i] for i in keep])
-        for new, old in enumerate(keep):
-            if old in lead_of:
+        # Few words are dropped: delete them in place (the lists are this scan's own)
+        # rather than copy every word of the field.
+        gone = sorted(drop)
+        for i in reversed(gone):
+            del ms[i]
+            del raws[i]
+        out = TokenList(masked, ms, raws)
+        for old, lead in lead_of.items():
+            if old not in drop:
+                new = old - bisect.bisect_left(gone, old)
                 out.arts.add(new)
-                out._leads[new] = lead_of[old]
+                out._leads[new] = lead
     else:  # English "as", "at", "an" are article words only before a hyphen
         out = TokenList(masked, ms, raws)
     _join_compounds(out)

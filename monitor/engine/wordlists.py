@@ -53,9 +53,35 @@ def _common_of(lang: str) -> frozenset[str]:
     return frozenset(arabic_plain(w) for w in wordfreq.top_n_list(lang, TOP_N))
 
 
-@cache
-def _frequencies(lang: str) -> dict[str, float]:
-    return wordfreq.get_frequency_dict(lang)
+def _zipf_of(lang: str) -> dict[str, float]:
+    """Every word of wordfreq's list for ``lang`` with its Zipf value, as
+    ``wordfreq.zipf_frequency`` rounds it: computed once per frequency bucket (a bucket is
+    one frequency), not per word. A word in two buckets takes the later one, as
+    ``wordfreq.get_frequency_dict`` does."""
+    out: dict[str, float] = {}
+    for index, bucket in enumerate(wordfreq.get_frequency_list(lang)):
+        freq = wordfreq.cB_to_freq(-index)
+        freq = round(freq, math.floor(-math.log(freq, 10)) + 3)
+        z = round(math.log(freq, 10) + 9, 2)
+        for word in bucket:
+            out[word] = z
+    return out
+
+
+# English and French together, each word with the higher of its two values (``zipf``): one
+# table, filled once per process (``_latin_zipf``), read without a cache in between.
+_LATIN_ZIPF: dict[str, float] = {}
+
+
+def _latin_zipf() -> dict[str, float]:
+    if not _LATIN_ZIPF:
+        merged = _zipf_of("en")
+        wordfreq.get_frequency_list.cache_clear()  # one full list at a time (peak RSS)
+        for word, z in _zipf_of("fr").items():
+            if z > merged.get(word, 0.0):
+                merged[word] = z
+        _LATIN_ZIPF.update(merged)
+    return _LATIN_ZIPF
 
 
 ARABIC_ZIPF_FLOOR = 3.0  # below this ``arabic_zipf`` says 0: no guard asks finer
@@ -93,14 +119,14 @@ def preload() -> None:
     compact form, so the process never holds more than one full list (peak RSS)."""
     if _arabic_frequent.cache_info().currsize:
         return
-    for lang in ("en", "fr", "ar", "fa"):
-        if lang in ("en", "fr"):
-            _frequencies(lang)
+    _latin_zipf()
+    wordfreq.get_frequency_list.cache_clear()
+    for lang in ("fr", "ar", "fa"):
+        if lang == "fr":
+            latin_common()
         else:
             _common_of(lang)
             _frequent_of(lang)
-        if lang == "fr":
-            latin_common()
         if lang == "ar":
             arabic_function()
         wordfreq.get_frequency_list.cache_clear()
@@ -109,20 +135,6 @@ def preload() -> None:
 
 
 _MARKS = re.compile(r"[\u064b-\u065f\u0670\u0640]")  # harakat, superscript alef, tatweel
-
-
-def _zipf(word: str, lang: str) -> float:
-    """``wordfreq.zipf_frequency`` as a dictionary look-up (same list, same rounding,
-    about a hundred times faster; a cold matcher asks it for thousands of words). Keys
-    are the normaliser's lower-case ASCII words; anything else (digits: "g7", "cop28")
-    is no word of the lists and counts 0."""
-    if not (word.isascii() and word.isalpha() and word.islower()):
-        return 0.0
-    freq = _frequencies(lang).get(word)
-    if not freq:
-        return 0.0
-    freq = round(freq, math.floor(-math.log(freq, 10)) + 3)
-    return round(math.log(freq, 10) + 9, 2)
 
 
 @lru_cache(maxsize=100_000)
@@ -175,11 +187,14 @@ def latin_common() -> frozenset[str]:
     return frozenset(keys)
 
 
-@lru_cache(maxsize=200_000)
 def zipf(key: str) -> float:
     """How often English or French text writes this word (wordfreq's Zipf scale: 3 is once
-    in a million words, 0 never)."""
-    return max(_zipf(key, "en"), _zipf(key, "fr"))
+    in a million words, 0 never): one dictionary look-up (``_latin_zipf``), cheaper than
+    a cache. Keys are the normaliser's lower-case ASCII words; anything else (digits: "g7",
+    "cop28") is no word of the lists and counts 0."""
+    if not (key.isascii() and key.isalpha() and key.islower()):
+        return 0.0
+    return (_LATIN_ZIPF or _latin_zipf()).get(key, 0.0)
 
 
 FAMOUS_ZIPF = 3.2  # about once in every 600,000 words of English or French text
@@ -196,7 +211,6 @@ def is_famous(key: str) -> bool:
 KNOWN_ZIPF = 2.5  # about once in every 3 million words of English or French text
 
 
-@lru_cache(maxsize=200_000)
 def is_known_word(key: str) -> bool:
     """Is this Latin key a word that text uses in its own right — an everyday word, or a
     name written often enough (Malawi, Hama, Amman) to be itself rather than a respelling
