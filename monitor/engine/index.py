@@ -239,10 +239,15 @@ AnchorPosting = tuple[int, int, int]
 # A group's anchor postings: those verified whatever is near the word, those verified only
 # when one of the other words of their spelling may be near it (by that word's group,
 # signed by side: ``TermIndex.other_words``), the same for one text word only (filled by
-# ``matcher.FuzzyMatcher._for_word``; empty here), and how many there are in all
+# ``matcher.FuzzyMatcher._for_word``; empty here), how many there are in all, and the
+# unconditional ones that a text word alone may fail to name (``Lone``)
 # (``TermIndex.anchored``)
 Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]],
-                 dict[int, tuple[AnchorPosting, ...]], int]
+                 dict[int, tuple[AnchorPosting, ...]], int, tuple["Lone", ...]]
+# An organisation's or place's posting verified whatever is near, with the signed groups of
+# its spelling's other words (``other_words``: empty for a one-word spelling, None when one
+# allows two typos), for ``matcher.FuzzyMatcher._for_word``
+Lone = tuple[AnchorPosting, "frozenset[int] | None"]
 _Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
 # anchors, anchors of one-word spellings, family names, every group (``near_groups``)
 ANCHOR, ALONE, FAMILY, NEAR = 0, 1, 2, 3
@@ -411,14 +416,19 @@ class TermIndex:
         self.anchored: list[Anchored] = []
         for postings in self.postings:
             free: list[AnchorPosting] = []
+            lone: list[Lone] = []
             gated: dict[int, list[AnchorPosting]] = {}
             for k, (sp_index, pos) in enumerate(postings):
                 need = needs.get((sp_index, pos))
                 if need is None:
                     free.append((k, sp_index, pos))
+                    sp = self.spellings[sp_index]
+                    if not sp.exact and sp.term.kind != "person":
+                        lone.append(((k, sp_index, pos), self.other_words(sp_index, pos)))
                 else:
                     file_gated(gated, need, (k, sp_index, pos))
-            self.anchored.append((tuple(free), freeze_gated(gated), {}, len(postings)))
+            self.anchored.append((tuple(free), freeze_gated(gated), {}, len(postings),
+                                  tuple(lone) if self.prefilter else ()))
 
     def without_prefilter(self) -> None:
         """Verify every anchor hit, whatever is near it (tests compare the two ways)."""

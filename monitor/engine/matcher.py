@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Final, final
 
 from monitor.engine.base import Hit, Matcher
@@ -85,6 +86,9 @@ FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignor
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
 _CACHE_LIMIT = 300_000
+_WORD_CACHE_LIMIT = 100_000  # words of the per-word dictionaries (a few entries each)
+_MAX_WORDS = 64  # above a spelling's word count (``watchlist.MAX_SPELLING_WORDS``)
+_EMPTY: frozenset[int] = frozenset()
 
 
 @final
@@ -125,10 +129,13 @@ class FuzzyMatcher(Matcher):
         self._by_name = {wl.name: wl for wl in self.watchlists}
         self._cand_cache: dict[str, Candidates] = {}
         self._fam_cache: dict[str, Sequence[tuple[int, float]]] = {}
-        self._cmp_cache: dict[tuple[str, int], float] = {}
+        # word -> group -> score: one small dict per word, which holds no object the
+        # garbage collector must follow (a (word, group) tuple per entry was one more object
+        # for it to traverse, and to hash on every look-up)
+        self._cmp_cache: dict[str, dict[int, float]] = {}
         # (word, spelling, spelling word) -> a lone match passes the checks of the word alone
-        self._lone_cache: dict[tuple[str, int, int], bool] = {}
-        self._near_cache: dict[str, set[int]] = {}
+        self._lone_cache: dict[str, dict[int, bool]] = {}  # word -> (spelling, word) key
+        self._near_cache: dict[str, AbstractSet[int]] = {}
         self._inert: set[str] = set()  # words with no candidates and no family names
         self._given_skels = frozenset(
             f.skel for f in (token_form(n) for n in COMMON_GIVEN_NAMES) if len(f.skel) >= 2
@@ -261,7 +268,7 @@ class FuzzyMatcher(Matcher):
             for sp_index, pos in exact:
                 self._verify(sp_index, pos, p, 100.0, toks, name, text, conflicts, out)
             around: set[int] | None = None
-            for _, score, (free, gated, extra, _) in groups:
+            for _, score, (free, gated, extra, _, _) in groups:
                 chosen: Sequence[AnchorPosting] = free
                 if gated or extra:
                     # Names that need a second word: only those of which one may be near.
@@ -325,20 +332,22 @@ class FuzzyMatcher(Matcher):
                 and not (key.endswith("s") and "~s:" + key[:-1] in keys)
                 and canonical_given_name(key) is None and raw not in self.index.by_exact)
 
-    def _near_plain(self, raw: str) -> set[int] | None:
+    def _near_plain(self, raw: str) -> AbstractSet[int] | None:
         """``_near``'s groups of an ASCII word of letters without normalising it, or None
         when they need its form: a lower-case word is looked up by its key and its
         article-less key (``near_groups(lower=True)``: these are all its readings), an
         inert capitalised one has none."""
         key = raw.lower()
         if raw[0].isupper():
-            return set() if not raw.isupper() and self._inert_common(key, raw) else None
+            return _EMPTY if not raw.isupper() and self._inert_common(key, raw) else None
         if canonical_given_name(key) is not None:
             return None
         get = self.index.all_keys.get
-        groups = set(get(key, ()))
+        groups: AbstractSet[int] = get(key, _EMPTY)  # the index's own: never changed
         if key[:2] in ("al", "el") and len(key) >= 6 and key not in COMMON_WORDS:
-            groups.update(get(key[2:], ()))
+            more = get(key[2:])
+            if more:
+                groups = groups | more
         return groups
 
     def _near(self, toks: TokenList, p: int, after: frozenset[int],
@@ -364,9 +373,11 @@ class FuzzyMatcher(Matcher):
                         if form.script == "latin" and not raw[:1].isupper():
                             groups = self.index.near_groups(form, lower=not raw.isupper())
                         elif not raw[:1].isupper() and _is_cyrillic(raw):
-                            groups = set()  # see _cmp_group: a lower-case Cyrillic word
+                            groups = _EMPTY  # see _cmp_group: a lower-case Cyrillic word
                         else:
                             groups = self.index.near_groups(form)
+                        if not groups:
+                            groups = _EMPTY  # one shared empty set, not one per word
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
                     self._near_cache[raw] = groups
@@ -444,56 +455,55 @@ class FuzzyMatcher(Matcher):
         these were half the verifications of the benchmark's Syrian news, each failing
         after aligning the spelling around the word."""
         layout = self.index.anchored[gid]
-        free = layout[0]
-        if not free or not self.index.prefilter:
+        lone = layout[4]
+        if not lone:
             return layout
-        index = self.index
-        keep: list[AnchorPosting] = []
+        spellings = self.index.spellings
+        dropped: set[AnchorPosting] | None = None
         extra: dict[int, list[AnchorPosting]] | None = None
-        for posting in free:
-            _, sp_index, pos = posting
-            sp = index.spellings[sp_index]
-            if sp.exact or sp.term.kind == "person" or self._lone_ok(tok, sp, pos, score):
-                keep.append(posting)
+        for posting, need in lone:
+            if need is None or self._lone_ok(tok, spellings[posting[1]], posting[2], score):
                 continue
-            if len(sp.tokens) == 1:
-                continue
-            need = index.other_words(sp_index, pos)
-            if need is None:
-                keep.append(posting)
-                continue
-            if extra is None:
-                extra = {}
-            file_gated(extra, need, posting)
-        if len(keep) == len(free):
+            if dropped is None:
+                dropped = set()
+            dropped.add(posting)
+            if need:  # else a one-word spelling: never this word's
+                if extra is None:
+                    extra = {}
+                file_gated(extra, need, posting)
+        if dropped is None:
             return layout
-        return (tuple(keep), layout[1], freeze_gated(extra) if extra is not None else {},
-                layout[3])
+        return (tuple([p for p in layout[0] if p not in dropped]), layout[1],
+                freeze_gated(extra) if extra is not None else {}, layout[3], ())
 
     def _lone_ok(self, word: Token, sp: Spelling, i: int, score: float) -> bool:
         """Does this word alone, at this score, name the spelling (word ``i``) as far as
         the word itself tells (its context is checked per occurrence in
         ``_classify_lone``)? Cached per (word, spelling, word position)."""
-        key = (word.raw, sp.index, i)
-        ok = self._lone_cache.get(key)
+        mine = self._lone_cache.get(word.raw)
+        key = sp.index * _MAX_WORDS + i
+        ok = mine.get(key) if mine is not None else None
         if ok is None:
             missing = [j for j in range(len(sp.tokens)) if j != i and not sp.tokens[j].stop]
-            ok = ((not missing or partial_org_ok(sp, {i: (0, score)}, missing, [word]))
+            # cheapest first: most words fail the organisation checks
+            ok = (score * (PARTIAL_FACTOR if missing else 1.0) >= _threshold(sp)
+                  and (not missing or partial_org_ok(sp, {i: (0, score)}, missing, [word]))
                   and lone_arabic_ok(word, sp, i) and _arabic_tokens_ok(sp, [(i, word)], 1)
                   # one word alone must match without guessing ("Hamas" is not Hama)
-                  and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0
-                  and score * (PARTIAL_FACTOR if missing else 1.0) >= _threshold(sp))
-            if len(self._lone_cache) > _CACHE_LIMIT:
-                self._lone_cache.clear()
-            self._lone_cache[key] = ok
+                  and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0)
+            if mine is None:
+                if len(self._lone_cache) > _WORD_CACHE_LIMIT:
+                    self._lone_cache.clear()
+                mine = self._lone_cache[word.raw] = {}
+            mine[key] = ok
         return ok
 
     def _cmp(self, tok: Token, sp_index: int, pos: int) -> float:
         return self._cmp_group(tok, self.index.group_of[sp_index][pos])
 
     def _cmp_group(self, tok: Token, gid: int) -> float:
-        key = (tok.raw, gid)
-        score = self._cmp_cache.get(key)
+        mine = self._cmp_cache.get(tok.raw)
+        score = mine.get(gid) if mine is not None else None
         if score is None:
             if not tok.cap and tok.form.script != "arabic" and _is_cyrillic(tok.raw):
                 score = 0.0  # Russian capitalises names: газа ("of gas") is not Gaza
@@ -507,9 +517,11 @@ class FuzzyMatcher(Matcher):
                   and not self.index.groups[gid].generic and tok.form.key not in PLACE_GENERIC
                   and tok.form.key in latin_common() and tok.form.key not in NAME_STOPWORDS):
                 score = 0.0  # "Rami Abdel Rahman said" is not Rami Said
-            if len(self._cmp_cache) > _CACHE_LIMIT:
-                self._cmp_cache.clear()
-            self._cmp_cache[key] = score
+            if mine is None:
+                if len(self._cmp_cache) > _WORD_CACHE_LIMIT:
+                    self._cmp_cache.clear()
+                mine = self._cmp_cache[tok.raw] = {}
+            mine[gid] = score
         return score
 
     # ------------------------------------------------------------ verification
