@@ -362,6 +362,8 @@ class FuzzyMatcher(Matcher):
         for step in (-1, 1):
             q, words = p + step, 0
             gates = after if step > 0 else before
+            if not gates:
+                continue  # no spelling has a word on this side: its words are not looked up
             while 0 <= q < len(toks) and words < 2:
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
@@ -381,7 +383,7 @@ class FuzzyMatcher(Matcher):
                     if len(self._near_cache) > _CACHE_LIMIT:
                         self._near_cache.clear()
                     self._near_cache[raw] = groups
-                if groups and gates:
+                if groups:
                     hit = groups & gates
                     if hit:
                         if step > 0:

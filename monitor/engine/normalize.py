@@ -146,12 +146,41 @@ def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...
     return "".join(cons), tuple(slots), final_vowel
 
 
-@lru_cache(maxsize=65_536)  # few vowel patterns, asked per comparison of two words
+# Vowel classes as bits, and per class the "codes" two compatible vowels share: A and E
+# share one, E and I another, U its own, so a against i (Bashar, Bashir) shares none.
+_CLASS_BIT = {"A": 1, "E": 2, "I": 4, "U": 8}
+_CLASS_CODES = {"A": 1, "E": 1 | 2, "I": 2, "U": 4}
+_SLOT_CODES: dict[str, int] = {}  # vowel group -> codes of its classes (few patterns)
+_SLOT_BITS: dict[str, int] = {}  # vowel group -> bits of its classes
+
+
+def _slot_codes(slot: str) -> int:
+    codes = _SLOT_CODES.get(slot)
+    if codes is None:
+        codes = 0
+        for c in slot:
+            codes |= _CLASS_CODES.get(c, 0)
+        _SLOT_CODES[slot] = codes
+    return codes
+
+
+def _slot_bits(slot: str) -> int:
+    bits = _SLOT_BITS.get(slot)
+    if bits is None:
+        bits = 0
+        for c in slot:
+            bits |= _CLASS_BIT.get(c, 0)
+        _SLOT_BITS[slot] = bits
+    return bits
+
+
 def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
     """Vowel groups agree slot by slot: shared classes, or e against a/i.
 
     Transliteration varies e/a (Ahmed/Ahmad), e/i (Idleb/Idlib), o/u and diphthongs
-    (Hussein/Husayn), but a against i is a different name (Bashar/Bashir).
+    (Hussein/Husayn), but a against i is a different name (Bashar/Bashir). Two groups agree
+    exactly when their classes share a code (``_CLASS_CODES``): a table look-up per group,
+    asked for every comparison of two words with the same consonants.
     """
     if a is None or b is None:
         return True
@@ -162,10 +191,8 @@ def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> b
             continue
         if not x or not y:
             return False  # Abdi is not Abadi
-        sx, sy = set(x), set(y)
-        if sx & sy or ("E" in sx and sy & {"A", "I"}) or ("E" in sy and sx & {"A", "I"}):
-            continue
-        return False
+        if not _slot_codes(x) & _slot_codes(y):
+            return False
     return True
 
 
@@ -230,10 +257,11 @@ def arabic_skeleton(word: str, waw: bool = False
     return "".join(out), final_vowel, silent, tuple(slots)
 
 
-_AR_AGREES = {"A": frozenset("AE"), "U": frozenset("U"), "I": frozenset("IE")}
+# What a long vowel written in Arabic needs in the Latin gap (as ``_CLASS_BIT`` bits):
+# ا an a or e, و a u or o, ي an i or e
+_AR_NEEDS = {"A": 1 | 2, "U": 8, "I": 4 | 2}
 
 
-@lru_cache(maxsize=65_536)  # few vowel patterns, asked per comparison of two words
 def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] | None) -> bool:
     """Does a Latin spelling show the long vowels an Arabic word writes?
 
@@ -254,17 +282,21 @@ def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] |
     if arabic[0] and "*" in arabic[0] and not latin[0]:
         return False  # an initial ʿayn is a vowel in Latin (عادل: Adil): العادل is not Dail
     for ar, la in zip(arabic, latin, strict=True):
+        bits = _slot_bits(la)
         if "^" in ar:  # a word-initial alef stands for a vowel the Latin must begin with
             if not la:
                 return False  # أقبل ("I accept") is not Kabul; إكس is not Kais
             # and a long vowel written after it says which: ایران (Iran) is not Oran
-            if any(not _AR_AGREES[c] & set(la) for c in ar if c in _AR_AGREES):
-                return False
+            for c in ar:
+                need = _AR_NEEDS.get(c)
+                if need is not None and not need & bits:
+                    return False
             continue
         if "*" in ar:
             continue
-        for cls in ar:
-            if not _AR_AGREES[cls] & set(la):
+        for c in ar:
+            need = _AR_NEEDS.get(c)
+            if need is not None and not need & bits:
                 return False
         if len(la) >= 3 and len(ar) < 2:
             return False
