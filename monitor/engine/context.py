@@ -206,7 +206,7 @@ def _pairs_written(arabic: Form, latin: Form) -> bool:
     ar_slots, la_slots = arabic.vowels, latin.vowels
     if ar_slots is None or la_slots is None or len(ar_slots) != len(la_slots):
         return True
-    return all(a or len(la) < 2 for a, la in zip(ar_slots, la_slots, strict=True))
+    return all(ar_slots[i] or len(la_slots[i]) < 2 for i in range(len(ar_slots)))
 
 
 NAME_GAP = 2.5

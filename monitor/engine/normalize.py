@@ -186,7 +186,8 @@ def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> b
         return True
     if len(a) != len(b):
         return False
-    for x, y in zip(a, b, strict=True):
+    for i in range(len(a)):  # an index loop: compiled, zip(strict=True) is a Python call
+        x, y = a[i], b[i]
         if x == y:
             continue
         if not x or not y:
@@ -281,7 +282,8 @@ def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] |
         return False  # Latin begins with a vowel, Arabic with a consonant: Eslam is not سلام
     if arabic[0] and "*" in arabic[0] and not latin[0]:
         return False  # an initial ʿayn is a vowel in Latin (عادل: Adil): العادل is not Dail
-    for ar, la in zip(arabic, latin, strict=True):
+    for i in range(len(arabic)):  # an index loop: see ``vowels_compatible``
+        ar, la = arabic[i], latin[i]
         bits = _slot_bits(la)
         if "^" in ar:  # a word-initial alef stands for a vowel the Latin must begin with
             if not la:

@@ -56,11 +56,34 @@ def _same_vowel_count(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> b
     makes another word (Saul is not Sal, Hatay not Hatta)."""
     if a is None or b is None:
         return True
-    return all(len(set(x)) == len(set(y)) for x, y in zip(a, b, strict=False))
+    return all(len(set(a[i])) == len(set(b[i])) for i in range(min(len(a), len(b))))
 
 
 def _typo_budget(n: int) -> int:
     return 0 if n < MIN_TYPO_LEN else (1 if n < 10 else 2)
+
+
+def _one_edit(a: str, b: str) -> int:
+    """``OSA.distance(a, b)`` where it is at most 1 (one substitution, insertion, deletion
+    or swap of neighbours), else 2: the typo test of most name words (five to nine
+    letters), without a call into rapidfuzz for pairs that are mostly not typos."""
+    if len(a) < len(b):
+        a, b = b, a
+    n = len(b)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    if len(a) == n:
+        if i == n:
+            return 0
+        if a[i + 1:] == b[i + 1:]:
+            return 1  # a substitution
+        if i + 1 < n and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:]:
+            return 1  # two neighbours swapped
+        return 2
+    if len(a) == n + 1 and a[i + 1:] == b[i:]:
+        return 1  # one letter more
+    return 2
 
 
 def compare(t: Form, u: TermToken, known: set[str], weak: bool = True) -> float:
@@ -121,7 +144,7 @@ def _compare_one(t: Form, u: Form, tok: TermToken, known: set[str]) -> float:
             and not t.key.startswith(u.key) and not u.key.startswith(t.key)):  # Anbari
         budget = _typo_budget(len(u.key)) if len(u.key) >= tok.typo_min else 0
         if budget and t.key[0] == u.key[0] and abs(len(t.key) - len(u.key)) <= budget:
-            d = OSA.distance(t.key, u.key, score_cutoff=budget)
+            d = _one_edit(tk, uk) if budget == 1 else OSA.distance(tk, uk, score_cutoff=budget)
             if d <= budget:
                 return 100.0 * (1 - d / max(len(u.key), len(t.key)))
     return 0.0
