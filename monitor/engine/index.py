@@ -409,9 +409,9 @@ class TermIndex:
         unconditionally, and the others filed under each group one of which must be near
         the word. A text word then costs a look-up per group near it, not a set test per
         posting: at 50,000 real names, "Assad" in Syrian news has hundreds of postings
-        (every Asaad, Alasad, Assaad), and the per-posting test was a third of the warm
-        matching time. Ordinals keep verification in posting order, so the matches do not
-        depend on which way a posting was reached."""
+        (every Asaad, Alasad, Assaad), and the per-posting test ran 120,000 times per warm
+        pass over the real-text benchmark's 116 articles. Ordinals keep verification in
+        posting order, so the matches do not depend on which way a posting was reached."""
         needs = self.needs
         self.anchored: list[Anchored] = []
         for postings in self.postings:

@@ -454,8 +454,8 @@ class FuzzyMatcher(Matcher):
         spelling that this word alone does not name (``_lone_ok``: "Assad" is not the
         Assad Group, "Bashar" not the Basheer Group) is verified only when one of its
         other words may be near, and a one-word spelling not at all. At 50,000 real names
-        these were half the verifications of the benchmark's Syrian news, each failing
-        after aligning the spelling around the word."""
+        these were 1,914 of the 4,164 verifications per pass over the real-text benchmark's
+        Syrian news, each failing after aligning the spelling around the word."""
         layout = self.index.anchored[gid]
         lone = layout[4]
         if not lone:
