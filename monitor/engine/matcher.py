@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Final, final
+from typing import Final, TypeVar, final
 
 from monitor.engine.base import Hit, Matcher
 from monitor.engine.context import (
@@ -89,6 +89,7 @@ _CACHE_LIMIT = 300_000
 _WORD_CACHE_LIMIT = 100_000  # words of the per-word dictionaries (a few entries each)
 _MAX_WORDS = 64  # above a spelling's word count (``watchlist.MAX_SPELLING_WORDS``)
 _EMPTY: frozenset[int] = frozenset()
+_V = TypeVar("_V")
 
 
 @final
@@ -494,9 +495,7 @@ class FuzzyMatcher(Matcher):
                   # one word alone must match without guessing ("Hamas" is not Hama)
                   and compare(word.form, sp.tokens[i], self.index.known_keys, weak=False) > 0)
             if mine is None:
-                if len(self._lone_cache) > _WORD_CACHE_LIMIT:
-                    self._lone_cache.clear()
-                mine = self._lone_cache[word.raw] = {}
+                mine = _new_word_entry(self._lone_cache, word.raw)
             mine[key] = ok
         return ok
 
@@ -520,9 +519,7 @@ class FuzzyMatcher(Matcher):
                   and tok.form.key in latin_common() and tok.form.key not in NAME_STOPWORDS):
                 score = 0.0  # "Rami Abdel Rahman said" is not Rami Said
             if mine is None:
-                if len(self._cmp_cache) > _WORD_CACHE_LIMIT:
-                    self._cmp_cache.clear()
-                mine = self._cmp_cache[tok.raw] = {}
+                mine = _new_word_entry(self._cmp_cache, tok.raw)
             mine[gid] = score
         return score
 
@@ -837,6 +834,15 @@ def _gated(free: tuple[AnchorPosting, ...], gated: dict[int, tuple[AnchorPosting
     if free or len(hits) > 1:
         hits = sorted(set(hits).union(free))
     return hits
+
+
+def _new_word_entry(cache: dict[str, dict[int, _V]], raw: str) -> dict[int, _V]:
+    """A word's own dictionary in a per-word cache, made now (the cache bounded by words)."""
+    if len(cache) > _WORD_CACHE_LIMIT:
+        cache.clear()
+    mine: dict[int, _V] = {}
+    cache[raw] = mine
+    return mine
 
 
 def _threshold(sp: Spelling) -> float:

@@ -154,24 +154,15 @@ _SLOT_CODES: dict[str, int] = {}  # vowel group -> codes of its classes (few pat
 _SLOT_BITS: dict[str, int] = {}  # vowel group -> bits of its classes
 
 
-def _slot_codes(slot: str) -> int:
-    codes = _SLOT_CODES.get(slot)
-    if codes is None:
-        codes = 0
+def _slot_mask(slot: str, per_class: dict[str, int], memo: dict[str, int]) -> int:
+    """The union of ``per_class`` over a vowel group's classes, memoised per group."""
+    mask = memo.get(slot)
+    if mask is None:
+        mask = 0
         for c in slot:
-            codes |= _CLASS_CODES.get(c, 0)
-        _SLOT_CODES[slot] = codes
-    return codes
-
-
-def _slot_bits(slot: str) -> int:
-    bits = _SLOT_BITS.get(slot)
-    if bits is None:
-        bits = 0
-        for c in slot:
-            bits |= _CLASS_BIT.get(c, 0)
-        _SLOT_BITS[slot] = bits
-    return bits
+            mask |= per_class.get(c, 0)
+        memo[slot] = mask
+    return mask
 
 
 def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
@@ -192,7 +183,8 @@ def vowels_compatible(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> b
             continue
         if not x or not y:
             return False  # Abdi is not Abadi
-        if not _slot_codes(x) & _slot_codes(y):
+        if not (_slot_mask(x, _CLASS_CODES, _SLOT_CODES)
+                & _slot_mask(y, _CLASS_CODES, _SLOT_CODES)):
             return False
     return True
 
@@ -284,7 +276,7 @@ def arabic_vowels_agree(arabic: tuple[str, ...] | None, latin: tuple[str, ...] |
         return False  # an initial ʿayn is a vowel in Latin (عادل: Adil): العادل is not Dail
     for i in range(len(arabic)):  # an index loop: see ``vowels_compatible``
         ar, la = arabic[i], latin[i]
-        bits = _slot_bits(la)
+        bits = _slot_mask(la, _CLASS_BIT, _SLOT_BITS)
         if "^" in ar:  # a word-initial alef stands for a vowel the Latin must begin with
             if not la:
                 return False  # أقبل ("I accept") is not Kabul; إكس is not Kais
