@@ -241,7 +241,6 @@ AnchorPosting = tuple[int, int, int]
 # signed by side: ``TermIndex.other_words``), the same for one text word only (filled by
 # ``matcher.FuzzyMatcher._for_word``; empty here), how many there are in all, and the
 # unconditional ones that a text word alone may fail to name (``Lone``)
-# (``TermIndex.anchored``)
 Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]],
                  dict[int, tuple[AnchorPosting, ...]], int, tuple["Lone", ...]]
 # An organisation's or place's posting verified whatever is near, with the signed groups of

@@ -150,18 +150,20 @@ def latin_skeleton(base: str, keep_h: bool = False) -> tuple[str, tuple[str, ...
 # share one, E and I another, U its own, so a against i (Bashar, Bashir) shares none.
 _CLASS_BIT = {"A": 1, "E": 2, "I": 4, "U": 8}
 _CLASS_CODES = {"A": 1, "E": 1 | 2, "I": 2, "U": 4}
-_SLOT_CODES: dict[str, int] = {}  # vowel group -> codes of its classes (few patterns)
+_SLOT_CODES: dict[str, int] = {}  # vowel group -> codes of its classes (``_slot_mask``)
 _SLOT_BITS: dict[str, int] = {}  # vowel group -> bits of its classes
 
 
 def _slot_mask(slot: str, per_class: dict[str, int], memo: dict[str, int]) -> int:
-    """The union of ``per_class`` over a vowel group's classes, memoised per group."""
+    """The union of ``per_class`` over a vowel group's classes, memoised for groups of up
+    to four letters (at most 340 of them: a feed's "aeiouaeiou…" is not remembered)."""
     mask = memo.get(slot)
     if mask is None:
         mask = 0
         for c in slot:
             mask |= per_class.get(c, 0)
-        memo[slot] = mask
+        if len(slot) <= 4:
+            memo[slot] = mask
     return mask
 
 
