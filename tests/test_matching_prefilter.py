@@ -54,6 +54,8 @@ SENTENCES = [
     "President Bashar al-Assad fled; Asad Basheer stayed.",      # order counts
     "Basheer, Asad was listed.",                                 # ... but lists reverse it
     "Assad loyalists and the Assad Group's trucks.",             # a word alone is no org
+    "Ahmad; al-Sharaa, Ahmad. Hussein al-Sharaa met Asad, Basheer.",  # punctuation between
+    "Ahmed Hussein Ez al-Sharaa and Deir Ez - Zor Military Council.",  # articles, hyphens
 ]
 
 

@@ -65,15 +65,15 @@ _COMPOUND_RAW = _COMPOUND_RAW_HEADS | _COMPOUND_RAW_TAILS
 _SPECIAL_RAW = _ARTICLE_RAW | _COMPOUND_RAW
 
 
-def _any_case(words: frozenset[str]) -> frozenset[str]:
+def any_case(words: frozenset[str]) -> frozenset[str]:
     """Every upper/lower-case variant of each word: a word of a text is then tested by a
     set look-up of its raw string, without lower-casing every word of every article."""
     return frozenset("".join(chars) for w in words
                      for chars in itertools.product(*({c, c.upper(), c.lower()} for c in w)))
 
 
-_SPECIAL_ANY_CASE = _any_case(_SPECIAL_RAW)
-_COMPOUND_ANY_CASE = _any_case(_COMPOUND_RAW)
+_SPECIAL_ANY_CASE = any_case(_SPECIAL_RAW)
+_COMPOUND_ANY_CASE = any_case(_COMPOUND_RAW)
 
 
 class TokenList(Sequence[Token]):
@@ -152,8 +152,12 @@ class TokenList(Sequence[Token]):
 
     def joined(self, i: int) -> bool:
         """Only spaces, hyphens or an article between word i-1 and word i."""
-        return i > 0 and _SOFT_GAP_RE.fullmatch(self.masked, self.end(i - 1),
-                                                self.lead(i)) is not None
+        if i <= 0:
+            return False
+        start, stop = self.end(i - 1), self.lead(i)
+        if stop == start + 1 and self.masked[start] == " ":
+            return True  # most gaps: one space, no regex call
+        return _SOFT_GAP_RE.fullmatch(self.masked, start, stop) is not None
 
 
 def tokenize(text: str, limit: int) -> TokenList:

@@ -1,0 +1,152 @@
+"""Work the matcher skips at the size of a real watchlist changes no result.
+
+At 50,000 names a new word of the news finds dozens of watchlist words by its keys, and
+most of that work cannot lead to a match: a person's name waiting for its second word
+(scored only when one is near), a family name alone in an item that does not name the
+person (scored only when it does), typo keys of a word that is itself a watchlist word
+(never typo-matched), Latin spellings beginning with a vowel for an Arabic word that
+cannot (never vowel-matched), words across punctuation from a name (never aligned). Each
+shortcut is tested here against the rule it relies on; ``test_matching_prefilter.py`` runs
+whole items with and without the neighbour test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from monitor.engine.index import _initials, deletions
+from monitor.engine.matcher import Found, _resolve, compile_watchlists
+from monitor.engine.normalize import arabic_vowels_agree, readings, token_form
+from monitor.engine.similarity import compare
+from monitor.engine.tokens import tokenize
+from monitor.engine.watchlist import load_watchlist
+from monitor.models import Item, Term, Watchlist
+from tests.test_matching_dev import DEV
+from tests.test_matching_primitives import ARABIC_SLOTS, LATIN_SLOTS
+
+TERMS = (
+    Term("assad", "Bashar al-Assad", (), "person"),
+    Term("sharaa", "Ahmad al-Sharaa", (), "person"),
+    Term("faruq", "Faruq", (), "place"),
+    Term("faroq-group", "Faroq Group", (), "org"),
+)
+
+
+def item(text: str, n: int = 1) -> Item:
+    return Item(id=str(n), source="s", content=text)
+
+
+def test_a_name_waiting_for_its_second_word_is_scored_only_when_one_is_near() -> None:
+    """"Bashar" alone is not Bashar al-Assad: the name's group is kept unscored for the word,
+    and scored at the first occurrence with "Assad" after it."""
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    assert m.find(item("Bashar said the talks went well.")) == []
+    entry = m._cand_cache["Bashar"]
+    assert entry[4] and not entry[1]  # deferred, nothing scored
+    assert "Bashar" not in m._cmp_cache
+    found = m.find(item("President Bashar al-Assad said the talks went well.", 2))
+    assert [x.matched_text for x in found] == ["Bashar al-Assad"]
+    assert not m._cand_cache["Bashar"][4] and m._cand_cache["Bashar"][1]
+
+
+def test_a_family_name_alone_is_compared_only_in_an_item_naming_the_person() -> None:
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    assert m.find(item("Sharaa said the talks went well.")) == []
+    assert m._fam_cache["Sharaa"]  # its family-name groups were looked up ...
+    assert "Sharaa" not in m._cmp_cache  # ... and not compared
+    found = m.find(item("Ahmad al-Sharaa arrived. Sharaa said the talks went well.", 2))
+    assert [x.matched_text for x in found] == ["Ahmad al-Sharaa", "Sharaa"]
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("Bashar; al-Assad was not there.", "Bashar"),  # punctuation between the two words
+    ("Bashar. Assad was not there.", "Bashar"),
+    ("Ahmad, Sharaa and others.", "Sharaa"),  # a comma before the family name
+])
+def test_no_gate_opens_across_punctuation(text: str, word: str) -> None:
+    """``_align`` never grows a name across punctuation (only a reversed name's comma after
+    its family name), so the neighbour test does not look there."""
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    toks = tokenize(text, 10_000)
+    p = toks.raws.index(word)
+    m.find(item(text))
+    entry = m._cand_cache[word]
+    assert entry[4]  # the word's name waits for its second word
+    assert m._near(toks, p, entry[2], entry[3]) == set()
+    assert m.find(item(text, 2)) == []
+    joined = text.replace(";", "").replace(".", "", 1).replace(",", "", 1)
+    assert m.find(item(joined, 3))  # without the punctuation: a mention
+
+
+def test_a_patronymic_between_the_words_is_looked_past() -> None:
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    text = "Ahmed Hussein al-Sharaa met envoys."
+    toks = tokenize(text, 10_000)
+    p = toks.raws.index("Sharaa")
+    entry = m._candidates(toks[p])
+    assert entry[4] and m._near(toks, p, entry[2], entry[3])
+    assert [x.matched_text for x in m.find(item(text, 2))] == ["Ahmed Hussein al-Sharaa"]
+
+
+def test_a_partial_mention_yields_to_a_full_one_on_the_same_words_in_either_order() -> None:
+    """The place Faruq and the partial "Faroq Group" on one word: the full mention is kept,
+    whichever was verified first (it depended on the order of a set)."""
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    by_term = {sp.term.id: sp for sp in m.index.spellings}
+    full = Found(by_term["faruq"], "content", 3, 3, 20, 25, 100.0, False, False, "Fārūq")
+    part = Found(by_term["faroq-group"], "content", 3, 3, 20, 25, 90.0, True, False, "Fārūq")
+    assert _resolve([full, part]) == [full]
+    assert _resolve([part, full]) == [full]
+
+
+def test_a_watchlist_word_is_looked_up_by_its_plural_keys_only() -> None:
+    """A word that is itself a watchlist word is never typo-matched, so of its deletions
+    only the ones a plural needs are looked up; any other word keeps them all."""
+    m = compile_watchlists([Watchlist("w", (Term("g", "Republican Guard", (), "org"),
+                                            Term("h", "Guards Hotel", (), "org")))])
+    index = m.index
+    assert index.edit_keys(token_form("Guard")) == ("guard",)
+    assert index.edit_keys(token_form("Guards")) == ("guards", "guard")
+    assert set(index.edit_keys(token_form("Gaurd"))) == deletions("gaurd")
+
+
+@pytest.mark.skipif(not DEV.exists(), reason=f"matching-dev data not found at {DEV}")
+def test_watchlist_words_lose_no_candidate_by_skipping_typo_keys() -> None:
+    """On the dev set: every watchlist word a text word's full deletion keys find and
+    ``compare`` accepts is still among its candidates or its near groups."""
+    wl = load_watchlist(DEV / "watchlist.yaml")
+    m = compile_watchlists([wl])
+    index = m.index
+    words = {w for line in (DEV / "items.jsonl").read_text(encoding="utf-8").splitlines()
+             if line for w in tokenize(Item.from_dict(json.loads(line)).field_text("content")
+                                       or "", 100_000).raws}
+    checked = 0
+    for raw in sorted(words):
+        form = token_form(raw)
+        if form.script != "latin" or form.key not in index.known_keys:
+            continue
+        anchors, families = index.probe(form)
+        near = index.near_groups(form)
+        for r in readings(form):
+            for d in deletions(r.key):
+                for gid in set().union(*(index._del_roles.get(d) or [set()])):
+                    if compare(form, index.groups[gid], index.known_keys) > 0:
+                        checked += 1
+                        assert gid in anchors | families | near, (raw, index.groups[gid].raw)
+    assert checked  # the test is live
+
+
+def test_an_initial_vowel_splits_the_keys_only_where_the_vowel_rule_does() -> None:
+    """Arabic text looks up Latin spellings by whether they begin with a vowel; every pair
+    ``arabic_vowels_agree`` accepts shares a key, on every input of a small alphabet."""
+    shared = 0
+    for ar in itertools.product(ARABIC_SLOTS, repeat=2):
+        for la in itertools.product(LATIN_SLOTS, repeat=2):
+            keys = set(_initials("bd", ar)) & set(_initials("bd", la))
+            if arabic_vowels_agree(ar, la):
+                assert keys, (ar, la)
+            shared += bool(keys)
+    assert 0 < shared < len(ARABIC_SLOTS) ** 2 * len(LATIN_SLOTS) ** 2  # it does split
