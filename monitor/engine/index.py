@@ -176,7 +176,7 @@ def _forms_of(term: Term) -> list[tuple[str, bool]]:
 
 
 @lru_cache(maxsize=100_000)
-def deletions(key: str) -> frozenset[str]:
+def deletions(key: str) -> tuple[str, ...]:
     """The key and every string one character shorter that keeps its first consonant (the
     SymSpell deletion-1 neighbourhood less one key); cached, as three look-ups (anchors,
     family names, neighbours) ask it per new word.
@@ -190,7 +190,9 @@ def deletions(key: str) -> frozenset[str]:
     10,000 terms)."""
     # Eissa/Issa, Chaaya/Shaaya: a skeleton of one consonant after a vowel or a digraph
     first = 0 if key[:1] in "aeiouy" or key[1:2] == "h" or key[:2] in ("dj", "ts") else 1
-    return frozenset([key, *(key[:i] + key[i + 1:] for i in range(first, len(key)))])
+    # a tuple, each once (a doubled letter deletes to one string): a new word's costs no
+    # hashing of its strings into a set, and the collector soon stops following it
+    return tuple(dict.fromkeys([key, *(key[:i] + key[i + 1:] for i in range(first, len(key)))]))
 
 
 def _skel(r: Form) -> str:
@@ -256,9 +258,9 @@ AnchorPosting = tuple[int, int, int]
 Anchored = tuple[tuple[AnchorPosting, ...], dict[int, tuple[AnchorPosting, ...]],
                  dict[int, tuple[AnchorPosting, ...]], int, tuple["Lone", ...]]
 # An organisation's or place's posting verified whatever is near, with the signed groups of
-# its spelling's other words (``other_words``: empty for a one-word spelling, None when one
-# allows two typos), for ``matcher.FuzzyMatcher._for_word``
-Lone = tuple[AnchorPosting, "frozenset[int] | None"]
+# its spelling's other words (``other_words``: empty for a one-word spelling), for
+# ``matcher.FuzzyMatcher._for_word``
+Lone = tuple[AnchorPosting, frozenset[int]]
 _Roles = list[AbstractSet[int]]  # groups per role under one key (``probe``)
 # anchors, anchors of one-word spellings, family names, every group (``near_groups``)
 ANCHOR, ALONE, FAMILY, NEAR = 0, 1, 2, 3
@@ -329,6 +331,15 @@ class TermIndex:
         # near it: see ``near_groups`` and ``needs``.
         self.all_keys: dict[str, set[int]] = defaultdict(set)  # and role NEAR of the tables
         self.needs: dict[Posting, frozenset[int]] = {}  # signed: ``other_words``
+        # Words that allow two typos: near a text word, compared, not looked up by key. They
+        # were verified wherever their name's other word was (Abdurahman Aliraqi at every
+        # "Iraqi": 99 of the 1,598 verifications per pass over the real-text benchmark);
+        # per group, those of its postings' other words after it and before it
+        self.long_groups: frozenset[int] = frozenset()
+        self.long_gates: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        # per group, the groups its gated postings are filed under, after it and before it
+        # (a word's are the union of its groups': made from these, not from the postings)
+        self.gates: list[tuple[frozenset[int], frozenset[int]]] = []
         self.prefilter = True  # ``needs`` and ``matcher._for_word`` narrow verification
         self._build()
         self._build_neighbours()
@@ -394,25 +405,25 @@ class TermIndex:
                 if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                     for d in deletions(r.key):
                         _file(self._del_roles, d, NEAR, gid)
+        self.long_groups = frozenset(
+            gid for gid, tok in enumerate(self.groups)
+            if any(len(r.key) >= 10 for r in strong_readings(tok.form)))
         for postings in self.postings:
             for sp_index, pos in postings:
                 sp = self.spellings[sp_index]
                 if len(sp.tokens) < 2 or not self._needs_two_words(sp, pos):
                     continue
-                need = self.other_words(sp_index, pos)
-                if need is not None:
-                    self.needs[(sp_index, pos)] = need
+                self.needs[(sp_index, pos)] = self.other_words(sp_index, pos)
         self._build_anchored()
 
-    def other_words(self, sp_index: int, pos: int) -> frozenset[int] | None:
+    def other_words(self, sp_index: int, pos: int) -> frozenset[int]:
         """The groups of a spelling's words other than ``pos``, each signed by the side of
         ``pos`` it stands on (``g`` after, ``~g`` before: ``_align`` grows a match outward
         from its anchor, so "Bashar al-Assad" is never "Asad Basheer"), as
-        ``matcher._near`` signs the groups of the words around a text word; None when a
-        word allows two typos, which the deletion-1 keys of ``near_groups`` would not find."""
+        ``matcher._near`` signs the groups of the words around a text word. A word that
+        allows two typos (``long_groups``), which the deletion-1 keys of ``near_groups``
+        would not find, is looked for near the text word by comparison."""
         groups = self.group_of[sp_index]
-        if any(len(self.groups[g].form.key) >= 10 for i, g in enumerate(groups) if i != pos):
-            return None
         return frozenset(g if i > pos else ~g for i, g in enumerate(groups) if i != pos)
 
     def _build_anchored(self) -> None:
@@ -425,6 +436,8 @@ class TermIndex:
         posting order, so the matches do not depend on which way a posting was reached."""
         needs = self.needs
         self.anchored: list[Anchored] = []
+        self.long_gates = {}
+        self.gates = []
         for postings in self.postings:
             free: list[AnchorPosting] = []
             lone: list[Lone] = []
@@ -440,6 +453,14 @@ class TermIndex:
                     file_gated(gated, need, (k, sp_index, pos))
             self.anchored.append((tuple(free), freeze_gated(gated), {}, len(postings),
                                   tuple(lone) if self.prefilter else ()))
+            self.gates.append((frozenset([g for g in gated if g >= 0]) or _NONE,
+                               frozenset([~g for g in gated if g < 0]) or _NONE))
+            signed = set(gated).union(*(need for _, need in lone))
+            longs = [g for g in signed if (g if g >= 0 else ~g) in self.long_groups]
+            if longs:
+                self.long_gates[len(self.anchored) - 1] = (
+                    frozenset([g for g in longs if g >= 0]),
+                    frozenset([~g for g in longs if g < 0]))
 
     def without_prefilter(self) -> None:
         """Verify every anchor hit, whatever is near it (tests compare the two ways)."""

@@ -14,6 +14,7 @@ linear time in ``FIELD_CAP``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -79,11 +80,15 @@ _LOOSE_ANY_CASE = any_case(_LOOSE_ARTICLES)  # tested on the raw word: nothing l
 # and the groups whose anchor postings it may be, with its score and the postings laid out
 # for this word (``TermIndex.anchored`` with ``_for_word``'s additions), the groups
 # under which these file postings, after the word and before it (``_near`` looks only for
-# these), and the groups not scored yet, all of whose postings wait for a word near
-# (``_candidates``)
+# these: ``Gates``), the groups not scored yet, all of whose postings wait for a word near
+# (``_candidates``), and of the groups after and before, those compared with the words near
+# rather than looked up (``TermIndex.long_groups``)
 Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float, Anchored], ...],
-                   frozenset[int], frozenset[int], tuple[int, ...]]
-_NO_CANDIDATES: Candidates = ((), (), frozenset(), frozenset(), ())
+                   "Gates", "Gates", tuple[int, ...], frozenset[int], frozenset[int]]
+# A set of groups as a dictionary's keys: a dictionary of ints is not followed by the garbage
+# collector, a set is (a word's gates at 50,000 names: hundreds, in every young collection)
+Gates = dict[int, None]
+_NO_GATES: Gates = {}  # shared: never changed
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -91,6 +96,7 @@ _CACHE_LIMIT = 300_000
 _WORD_CACHE_LIMIT = 100_000  # words of the per-word dictionaries (a few entries each)
 _MAX_WORDS = 64  # above a spelling's word count (``watchlist.MAX_SPELLING_WORDS``)
 _EMPTY: frozenset[int] = frozenset()
+_NO_CANDIDATES: Candidates = ((), (), _NO_GATES, _NO_GATES, (), _EMPTY, _EMPTY)
 _V = TypeVar("_V")
 
 
@@ -264,7 +270,7 @@ class FuzzyMatcher(Matcher):
             fam = fam_cache.get(raw)
             if fam is None:
                 fam = self._family_candidates(toks[p])
-            exact, groups, after, before, deferred = entry
+            exact, groups, after, before, deferred, long_after, long_before = entry
             if not fam and not exact and not groups and not deferred:
                 self._remember_inert(raw)
                 continue
@@ -276,7 +282,7 @@ class FuzzyMatcher(Matcher):
                 self._verify(sp_index, pos, p, 100.0, toks, name, text, conflicts, out)
             around: set[int] | None = None
             if deferred:
-                around = self._near(toks, p, after, before)
+                around = self._near(toks, p, after, before, long_after, long_before)
                 if around:
                     groups = self._score_deferred(toks[p], entry, around)
             for _, score, (free, gated, extra, _, _) in groups:
@@ -284,7 +290,7 @@ class FuzzyMatcher(Matcher):
                 if gated or extra:
                     # Names that need a second word: only those of which one may be near.
                     if around is None:
-                        around = self._near(toks, p, after, before)
+                        around = self._near(toks, p, after, before, long_after, long_before)
                     if around:
                         chosen = _gated(free, gated, extra, around)
                 if work is not None:
@@ -361,8 +367,9 @@ class FuzzyMatcher(Matcher):
                 groups = groups | more
         return groups
 
-    def _near(self, toks: TokenList, p: int, after: frozenset[int],
-              before: frozenset[int]) -> set[int]:
+    def _near(self, toks: TokenList, p: int, after: Gates, before: Gates,
+              long_after: frozenset[int] = _EMPTY,
+              long_before: frozenset[int] = _EMPTY) -> set[int]:
         """Groups the words around word p may be among those that gate its postings
         (``after`` it, ``before`` it), signed by side (``g`` after, ``~g`` before, as
         ``TermIndex.other_words`` signs a spelling's). Only words ``_align`` may reach for
@@ -370,7 +377,8 @@ class FuzzyMatcher(Matcher):
         punctuation between; one comma after the word, as lists write a reversed name),
         loose articles, then the first word, and the word after it when that one may be
         a patronymic ("Ahmed Hussein al-Sharaa"). A word near "Assad" in Syrian news may be
-        fifty groups at 50,000 names; only the few that gate its postings are kept."""
+        fifty groups at 50,000 names; only the few that gate its postings are kept. The
+        words of ``long_after`` and ``long_before`` (two typos allowed) are compared."""
         out: set[int] = set()
         n = len(toks)
         for step in (-1, 1):
@@ -382,16 +390,24 @@ class FuzzyMatcher(Matcher):
             if not (toks.joined(link) or (step > 0 and toks.joined_by_comma(link))):
                 continue  # _align never crosses punctuation
             patronymic = False
+            longs = long_after if step > 0 else long_before
             while True:
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
                 groups = self._near_groups(toks, q, raw, plain)
-                if groups and not gates.isdisjoint(groups):  # most words: no gate near
-                    hit = groups & gates
-                    if step > 0:
-                        out |= hit
-                    else:
-                        out.update([~g for g in hit])
+                if len(groups) <= len(gates):  # the fewer looked up in the other
+                    for g in groups:
+                        if g in gates:
+                            out.add(g if step > 0 else ~g)
+                else:
+                    for g in gates:
+                        if g in groups:
+                            out.add(g if step > 0 else ~g)
+                if longs:
+                    tok = toks[q]
+                    for g in longs:
+                        if self._cmp_group(tok, g) > 0:
+                            out.add(g if step > 0 else ~g)
                 if patronymic:
                     break  # the word after a patronymic: the last _align compares
                 nxt = q + step
@@ -494,19 +510,50 @@ class FuzzyMatcher(Matcher):
                 groups.append((gid, score, self._for_word(tok, gid, score)))
         entry: Candidates = _NO_CANDIDATES
         if exact or groups or deferred:
-            signed: set[int] = set()
-            for _, _, layout in groups:
-                signed.update(layout[1])
-                signed.update(layout[2])
+            gates = index.gates
+            afters: list[frozenset[int]] = []
+            befores: list[frozenset[int]] = []
+            extras: list[int] = []
+            for gid, _, layout in groups:
+                if layout[1]:
+                    afters.append(gates[gid][0])
+                    befores.append(gates[gid][1])
+                extras.extend(layout[2])  # this word's own (``_for_word``): few
             for gid in deferred:
-                signed.update(anchored[gid][1])
-            entry = (exact, tuple(groups), frozenset(g for g in signed if g >= 0),
-                     frozenset(~g for g in signed if g < 0), tuple(deferred))
+                afters.append(gates[gid][0])
+                befores.append(gates[gid][1])
+            after: Gates = dict.fromkeys(itertools.chain.from_iterable(afters))
+            before: Gates = dict.fromkeys(itertools.chain.from_iterable(befores))
+            for g in extras:
+                if g >= 0:
+                    after[g] = None
+                else:
+                    before[~g] = None
+            after = after or _NO_GATES
+            before = before or _NO_GATES
+            long_after, long_before = self._long([g for g, _, _ in groups], deferred)
+            entry = (exact, tuple(groups), after, before, tuple(deferred), long_after,
+                     long_before)
         if len(self._cand_cache) > _CACHE_LIMIT:
             self._cand_cache.clear()
         self._cand_cache[tok.raw] = entry
         self._family_candidates(tok, families if family else ())
         return entry
+
+    def _long(self, *gid_lists: list[int]) -> tuple[frozenset[int], frozenset[int]]:
+        """The gates of these groups compared rather than looked up (most: none), after
+        the word and before it."""
+        long_gates = self.index.long_gates
+        if not long_gates:
+            return _EMPTY, _EMPTY
+        after: frozenset[int] = _EMPTY
+        before: frozenset[int] = _EMPTY
+        for gids in gid_lists:
+            for gid in gids:
+                pair = long_gates.get(gid)
+                if pair is not None:
+                    after, before = after | pair[0], before | pair[1]
+        return after, before
 
     def _score_deferred(self, tok: Token, entry: Candidates,
                         around: set[int]) -> tuple[tuple[int, float, Anchored], ...]:
@@ -519,7 +566,7 @@ class FuzzyMatcher(Matcher):
         8,563 comparisons a new word's look-up made per pass over the real-text benchmark
         were of such groups ("Assad" with every Bashar, Hafez and Maher of the list), and
         at most occurrences no word near opens any of them."""
-        exact, groups, after, before, deferred = entry
+        exact, groups, after, before, deferred, long_after, long_before = entry
         anchored = self.index.anchored
         scored: list[tuple[int, float, Anchored]] | None = None
         waiting: list[int] = []
@@ -542,7 +589,8 @@ class FuzzyMatcher(Matcher):
         if scored is None:
             return groups
         now = tuple(scored)
-        self._cand_cache[tok.raw] = (exact, now, after, before, tuple(waiting))
+        self._cand_cache[tok.raw] = (exact, now, after, before, tuple(waiting), long_after,
+                                     long_before)
         return now
 
     def _for_word(self, tok: Token, gid: int, score: float) -> Anchored:
@@ -560,7 +608,7 @@ class FuzzyMatcher(Matcher):
         dropped: set[AnchorPosting] | None = None
         extra: dict[int, list[AnchorPosting]] | None = None
         for posting, need in lone:
-            if need is None or self._lone_ok(tok, spellings[posting[1]], posting[2], score):
+            if self._lone_ok(tok, spellings[posting[1]], posting[2], score):
                 continue
             if dropped is None:
                 dropped = set()
