@@ -392,8 +392,11 @@ class TermIndex:
         for each anchor posting of a person's name of several words, the groups of its
         other words: such a name is a mention only with two of its words found, so an
         anchor hit with none of them near costs a set test instead of a verification."""
+        long_groups: list[int] = []
         for gid, tok in enumerate(self.groups):
             for r in strong_readings(tok.form):
+                if len(r.key) >= 10 and long_groups[-1:] != [gid]:
+                    long_groups.append(gid)
                 keys = [r.key, "~s:" + r.key]
                 if tok.canon is not None:
                     keys.append("~canon:" + tok.canon)
@@ -405,9 +408,7 @@ class TermIndex:
                 if r.script == "latin" and len(r.key) >= MIN_TYPO_LEN:
                     for d in deletions(r.key):
                         _file(self._del_roles, d, NEAR, gid)
-        self.long_groups = frozenset(
-            gid for gid, tok in enumerate(self.groups)
-            if any(len(r.key) >= 10 for r in strong_readings(tok.form)))
+        self.long_groups = frozenset(long_groups)
         for postings in self.postings:
             for sp_index, pos in postings:
                 sp = self.spellings[sp_index]
@@ -455,6 +456,8 @@ class TermIndex:
                                   tuple(lone) if self.prefilter else ()))
             self.gates.append((frozenset([g for g in gated if g >= 0]) or _NONE,
                                frozenset([~g for g in gated if g < 0]) or _NONE))
+            if not gated and not lone:
+                continue
             signed = set(gated).union(*(need for _, need in lone))
             longs = [g for g in signed if (g if g >= 0 else ~g) in self.long_groups]
             if longs:

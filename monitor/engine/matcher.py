@@ -451,13 +451,7 @@ class FuzzyMatcher(Matcher):
         known = self._patronymic_cache.get(raw)
         if known is not None:
             return known
-        form = toks.form(q)
-        if form.script == "arabic":
-            known = form.skel in self._given_skels
-        elif not raw[:1].isupper() or _strip_possessive(raw) != raw:
-            known = False
-        else:
-            known = form.key in COMMON_GIVEN_NAMES or canonical_given_name(form.key) is not None
+        known = self._patronymic_form(raw, toks.form(q))
         if len(self._patronymic_cache) > _CACHE_LIMIT:
             self._patronymic_cache.clear()
         self._patronymic_cache[raw] = known
@@ -508,7 +502,7 @@ class FuzzyMatcher(Matcher):
                 continue
             score = self._cmp_group(tok, gid)
             if score > 0:
-                groups.append((gid, score, self._for_word(tok, gid, score)))
+                groups.append((gid, score, self._for_word(tok, layout, score)))
         entry: Candidates = _NO_CANDIDATES
         if exact or groups or deferred:
             gates = index.gates
@@ -594,14 +588,13 @@ class FuzzyMatcher(Matcher):
                                      long_before)
         return now
 
-    def _for_word(self, tok: Token, gid: int, score: float) -> Anchored:
+    def _for_word(self, tok: Token, layout: Anchored, score: float) -> Anchored:
         """The group's postings laid out for this word: an organisation's or place's
         spelling that this word alone does not name (``_lone_ok``: "Assad" is not the
         Assad Group, "Bashar" not the Basheer Group) is verified only when one of its
         other words may be near, and a one-word spelling not at all. At 50,000 real names
         these were 1,914 of the 4,164 verifications per pass over the real-text benchmark's
         Syrian news, each failing after aligning the spelling around the word."""
-        layout = self.index.anchored[gid]
         lone = layout[4]
         if not lone:
             return layout
@@ -737,12 +730,14 @@ class FuzzyMatcher(Matcher):
         """A word that may stand inside a person's name in the text without being in the
         spelling: a given name (the father's: "Ahmed Hussein al-Sharaa"), never another
         family's name or a possessive ("Ahmed al-Sharaa's Hayat" is not "Ahmad Hayat")."""
-        if tok.form.script == "arabic":
-            return tok.form.skel in self._given_skels
-        if not tok.cap or _strip_possessive(tok.raw) != tok.raw:
-            return False
-        key = tok.form.key
-        return key in COMMON_GIVEN_NAMES or canonical_given_name(key) is not None
+        return self._patronymic_form(tok.raw, tok.form)
+
+    def _patronymic_form(self, raw: str, form: Form) -> bool:
+        if form.script == "arabic":
+            return form.skel in self._given_skels
+        if not raw[:1].isupper() or _strip_possessive(raw) != raw:
+            return False  # (a Token's ``cap`` is its first letter's case)
+        return form.key in COMMON_GIVEN_NAMES or canonical_given_name(form.key) is not None
 
     def _classify(self, sp: Spelling, got: dict[int, tuple[int, float]], toks: TokenList,
                   field: str, text: str, conflicts: set[str]) -> Found | None:
