@@ -246,9 +246,7 @@ class FuzzyMatcher(Matcher):
             if gids is None:
                 gids = self.index.probe(tok.form, fuzzy=False)[1]
             found = tuple(gids)
-        if len(self._fam_cache) > _CACHE_LIMIT:
-            self._fam_cache.clear()
-        self._fam_cache[tok.raw] = found
+        _remember(self._fam_cache, tok.raw, found)
         return found
 
     def _find_field(self, name: str, text: str, toks: TokenList, conflicts: set[str],
@@ -439,9 +437,7 @@ class FuzzyMatcher(Matcher):
                     groups = self.index.near_groups(form)
                 if not groups:
                     groups = _EMPTY  # one shared empty set, not one per word
-            if len(self._near_cache) > _CACHE_LIMIT:
-                self._near_cache.clear()
-            self._near_cache[raw] = groups
+            _remember(self._near_cache, raw, groups)
         return groups
 
     def _may_be_patronymic(self, toks: TokenList, q: int, raw: str) -> bool:
@@ -452,9 +448,7 @@ class FuzzyMatcher(Matcher):
         if known is not None:
             return known
         known = self._patronymic_form(raw, toks.form(q))
-        if len(self._patronymic_cache) > _CACHE_LIMIT:
-            self._patronymic_cache.clear()
-        self._patronymic_cache[raw] = known
+        _remember(self._patronymic_cache, raw, known)
         return known
 
     def _candidates(self, tok: Token) -> Candidates:
@@ -529,9 +523,7 @@ class FuzzyMatcher(Matcher):
             long_after, long_before = self._long([g for g, _, _ in groups], deferred)
             entry = (exact, tuple(groups), after, before, tuple(deferred), long_after,
                      long_before)
-        if len(self._cand_cache) > _CACHE_LIMIT:
-            self._cand_cache.clear()
-        self._cand_cache[tok.raw] = entry
+        _remember(self._cand_cache, tok.raw, entry)
         self._family_candidates(tok, families if family else ())
         return entry
 
@@ -973,6 +965,14 @@ def _gated(free: tuple[AnchorPosting, ...], gated: dict[int, tuple[AnchorPosting
     if free or len(hits) > 1:
         hits = sorted(set(hits).union(free))
     return hits
+
+
+def _remember(cache: dict[str, _V], raw: str, value: _V) -> None:
+    """A word's entry in a per-word cache, the cache emptied first when full (bounded by
+    words: a feed of endless new words cannot grow it)."""
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    cache[raw] = value
 
 
 def _new_word_entry(cache: dict[str, dict[int, _V]], raw: str) -> dict[int, _V]:
