@@ -99,9 +99,22 @@ class TokenList(Sequence[Token]):
         """Headline style ("Syria's Assad Flees To Moscow"): most longer words capitalised.
         Computed once per field: the context guards ask it for many candidates."""
         if self._title is None:
-            longer = [r for r in self.raws if len(r) > 3 and (r[0].isupper() or r[0].islower())]
-            self._title = len(longer) >= 4 and \
-                sum(r[0].isupper() for r in longer) >= 0.7 * len(longer)
+            longer = upper = 0  # one pass, no list: asked of every field with a candidate
+            for r in self.raws:
+                if len(r) > 3:
+                    c = ord(r[0])  # ASCII by code point: no method call for most words
+                    if 65 <= c <= 90:
+                        longer += 1
+                        upper += 1
+                    elif 97 <= c <= 122:
+                        longer += 1
+                    elif c > 127:
+                        if r[0].isupper():
+                            longer += 1
+                            upper += 1
+                        elif r[0].islower():
+                            longer += 1
+            self._title = longer >= 4 and upper >= 0.7 * longer
         return self._title
 
     def __len__(self) -> int:
