@@ -165,3 +165,42 @@ def test_a_name_word_allowing_two_typos_is_compared_near_the_anchor() -> None:
     named = item("Abdulrahmen al-Iraqi, the Iraqi envoy, said.", 2)
     assert [x.matched_text for x in fast.find(named)] == ["Abdulrahmen al-Iraqi"]
     assert [x.matched_text for x in slow.find(named)] == ["Abdulrahmen al-Iraqi"]
+
+
+def test_a_shared_family_name_alone_names_only_the_person_named_in_full() -> None:
+    """Family names alone are weighed against the spellings of the people the item names
+    in full, not against every bearer of the name: "Shibani said" after "Asaad al-Shibani"
+    is Asaad al-Shibani, never another Shibani (each on an analyst's own list, where each
+    owns the bare name), whichever list comes first."""
+    lists = [Watchlist(f"w{i}", (Term(f"s{i}", f"{given} al-Shibani", (), "person"),))
+             for i, given in enumerate(("Omar", "Asaad", "Khaled", "Yasser"))]
+    text = "Asaad al-Shibani spoke first. Later, Shibani said the talks went well."
+    for order in (lists, lists[::-1]):
+        m = compile_watchlists(order)
+        found = m.find(item(text))
+        assert sorted((x.term, x.matched_text) for x in found) == [
+            ("s1", "Asaad al-Shibani"), ("s1", "Shibani")]
+        assert m.find(item("Shibani said the talks went well.", 2)) == []
+        both = item("Omar al-Shibani and Asaad al-Shibani met; Shibani said no.", 3)
+        assert sorted((x.term, x.matched_text) for x in m.find(both)) == [
+            ("s0", "Omar al-Shibani"), ("s1", "Asaad al-Shibani")]  # "Shibani": which?
+
+
+@pytest.mark.parametrize("text", [
+    "Syria's Assad Flees To Moscow As Rebels Take Damascus",
+    "Syria's Assad flees to Moscow as rebels take Damascus",
+    "Сирийский Президент Бежал Из Страны После Наступления",
+    "Президент Сирии бежал из страны после наступления повстанцев",
+    "Élections Générales À Damas Après La Chute Du Régime",
+    "ÉLECTIONS à Damas: 2024 and 1,000 résultats, Über alles ÄÖÜ",
+    "وصل الرئيس السوري أحمد الشرع إلى دمشق",
+    "a b c d",
+])
+def test_headline_style_is_counted_as_defined(text: str) -> None:
+    """``title_case`` counts capitals by code point for ASCII and by ``str.isupper`` beyond
+    it: the same answer as the definition (most words longer than three letters that have
+    a case are capitalised), for Latin, Cyrillic, accented and caseless text."""
+    raws = tokenize(text, 1_000).raws
+    longer = [r for r in raws if len(r) > 3 and (r[0].isupper() or r[0].islower())]
+    expected = len(longer) >= 4 and sum(r[0].isupper() for r in longer) >= 0.7 * len(longer)
+    assert tokenize(text, 1_000).title_case() is expected

@@ -338,15 +338,9 @@ class TermIndex:
         # per group, those of its postings' other words after it and before it
         self.long_groups: frozenset[int] = frozenset()
         self.long_gates: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
-        # per group, the groups its gated postings are filed under, after it and before it;
-        # and the other way round, per group, the groups whose postings it opens when it
-        # stands after them (``opens_after``) or before them (``opens_before``): a text
-        # word keeps only its groups, and the few groups of the words near it are looked up
-        # here (a word's gates, the union of its groups', were a tenth of the cost of a new
-        # word at 50,000 names: "Hussein" is the family name of hundreds of given names)
+        # per group, the groups its gated postings are filed under, after it and before it
+        # (a word's are the union of its groups': made from these, not from the postings)
         self.gates: list[tuple[frozenset[int], frozenset[int]]] = []
-        self.opens_after: dict[int, frozenset[int]] = {}
-        self.opens_before: dict[int, frozenset[int]] = {}
         self.prefilter = True  # ``needs`` and ``matcher._for_word`` narrow verification
         self._build()
         self._build_neighbours()
@@ -471,15 +465,6 @@ class TermIndex:
                 self.long_gates[len(self.anchored) - 1] = (
                     frozenset([g for g in longs if g >= 0]),
                     frozenset([~g for g in longs if g < 0]))
-        opens_after: dict[int, list[int]] = {}
-        opens_before: dict[int, list[int]] = {}
-        for gid, (after, before) in enumerate(self.gates):
-            for g in after:
-                opens_after.setdefault(g, []).append(gid)
-            for g in before:
-                opens_before.setdefault(g, []).append(gid)
-        self.opens_after = {g: frozenset(gids) for g, gids in opens_after.items()}
-        self.opens_before = {g: frozenset(gids) for g, gids in opens_before.items()}
 
     def without_prefilter(self) -> None:
         """Verify every anchor hit, whatever is near it (tests compare the two ways)."""

@@ -14,6 +14,7 @@ linear time in ``FIELD_CAP``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -77,17 +78,18 @@ _LOOSE_ARTICLES = ARTICLES_HYPHENATED - COMMON_WORDS
 _LOOSE_ANY_CASE = any_case(_LOOSE_ARTICLES)  # tested on the raw word: nothing lower-cased
 # A word's candidates: the postings of exact spellings it is (spelling, word position),
 # and the groups whose anchor postings it may be, with its score and the postings laid out
-# for this word (``TermIndex.anchored`` with ``_for_word``'s additions), which of its
-# groups a group after the word and before it may open (``Side``: ``_near`` looks only for
-# these), the groups not scored yet, all of whose postings wait for a word near
+# for this word (``TermIndex.anchored`` with ``_for_word``'s additions), the groups
+# under which these file postings, after the word and before it (``_near`` looks only for
+# these: ``Gates``), the groups not scored yet, all of whose postings wait for a word near
 # (``_candidates``), and of the groups after and before, those compared with the words near
 # rather than looked up (``TermIndex.long_groups``)
 Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float, Anchored], ...],
-                   "Side", "Side", tuple[int, ...], frozenset[int], frozenset[int]]
-# On one side of a word: its groups with postings a group on that side opens
-# (``TermIndex.opens_after``, ``opens_before``), and the groups on that side that open a
-# posting for this word only (``_for_word``)
-Side = tuple[frozenset[int], frozenset[int]]
+                   "Gates", "Gates", tuple[int, ...], frozenset[int], frozenset[int]]
+# A set of groups as a dictionary's keys: a dictionary of ints is not followed by the garbage
+# collector, a set is (a word's gates at 50,000 names: a median of 16, a tenth of words over
+# 110, followed in every young collection)
+Gates = dict[int, None]
+_NO_GATES: Gates = {}  # shared: never changed
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -95,8 +97,7 @@ _CACHE_LIMIT = 300_000
 _WORD_CACHE_LIMIT = 100_000  # words of the per-word dictionaries (a few entries each)
 _MAX_WORDS = 64  # above a spelling's word count (``watchlist.MAX_SPELLING_WORDS``)
 _EMPTY: frozenset[int] = frozenset()
-_NO_SIDE: Side = (_EMPTY, _EMPTY)
-_NO_CANDIDATES: Candidates = ((), (), _NO_SIDE, _NO_SIDE, (), _EMPTY, _EMPTY)
+_NO_CANDIDATES: Candidates = ((), (), _NO_GATES, _NO_GATES, (), _EMPTY, _EMPTY)
 _V = TypeVar("_V")
 
 
@@ -380,7 +381,7 @@ class FuzzyMatcher(Matcher):
                 groups = groups | more
         return groups
 
-    def _near(self, toks: TokenList, p: int, after: Side, before: Side,
+    def _near(self, toks: TokenList, p: int, after: Gates, before: Gates,
               long_after: frozenset[int] = _EMPTY,
               long_before: frozenset[int] = _EMPTY) -> AbstractSet[int]:
         """Groups the words around word p may be among those that gate its postings
@@ -395,25 +396,31 @@ class FuzzyMatcher(Matcher):
         out: set[int] | None = None  # most calls find none: no set made
         n = len(toks)
         for step in (-1, 1):
-            gids, extra = after if step > 0 else before
+            gates = after if step > 0 else before
             q = p + step
-            if not (gids or extra) or not 0 <= q < n:
+            if not gates or not 0 <= q < n:
                 continue  # no spelling has a word on this side: its words are not looked up
             link = q if step > 0 else p  # the later word of the pair
             if not (toks.joined(link) or (step > 0 and toks.joined_by_comma(link))):
                 continue  # _align never crosses punctuation
             patronymic = False
             longs = long_after if step > 0 else long_before
-            opens = self.index.opens_after if step > 0 else self.index.opens_before
             while True:
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
-                for g in self._near_groups(toks, q, raw, plain):  # few: a median of 3
-                    mine = opens.get(g)
-                    if (mine is not None and not mine.isdisjoint(gids)) or g in extra:
-                        if out is None:
-                            out = set()
-                        out.add(g if step > 0 else ~g)
+                groups = self._near_groups(toks, q, raw, plain)
+                if len(groups) <= len(gates):  # the fewer looked up in the other
+                    for g in groups:
+                        if g in gates:
+                            if out is None:
+                                out = set()
+                            out.add(g if step > 0 else ~g)
+                else:
+                    for g in gates:
+                        if g in groups:
+                            if out is None:
+                                out = set()
+                            out.add(g if step > 0 else ~g)
                 if longs:
                     scores = self._cmp_cache.get(raw)  # a word seen before: no Token built
                     tok: Token | None = None
@@ -520,63 +527,47 @@ class FuzzyMatcher(Matcher):
                 groups.append((gid, score, self._for_word(tok, layout, score)))
         entry: Candidates = _NO_CANDIDATES
         if exact or groups or deferred:
-            after, before, long_after, long_before = self._sides(groups, deferred)
+            gates = index.gates
+            afters: list[frozenset[int]] = []
+            befores: list[frozenset[int]] = []
+            extras: list[int] = []
+            for gid, _, layout in groups:
+                if layout[1]:
+                    afters.append(gates[gid][0])
+                    befores.append(gates[gid][1])
+                extras.extend(layout[2])  # this word's own (``_for_word``): few
+            for gid in deferred:
+                afters.append(gates[gid][0])
+                befores.append(gates[gid][1])
+            after: Gates = dict.fromkeys(itertools.chain.from_iterable(afters))
+            before: Gates = dict.fromkeys(itertools.chain.from_iterable(befores))
+            for g in extras:
+                if g >= 0:
+                    after[g] = None
+                else:
+                    before[~g] = None
+            after = after or _NO_GATES
+            before = before or _NO_GATES
+            long_after, long_before = self._long([g for g, _, _ in groups], deferred)
             entry = (exact, tuple(groups), after, before, tuple(deferred), long_after,
                      long_before)
         _remember(self._cand_cache, tok.raw, entry)
         self._family_candidates(tok, families if family else ())
         return entry
 
-    def _sides(self, groups: list[tuple[int, float, Anchored]], deferred: list[int],
-               ) -> tuple[Side, Side, frozenset[int], frozenset[int]]:
-        """Which of the word's groups a word after it and before it may open (``Side``),
-        and the groups of its long gates. Its groups are kept, not their gates: the union
-        of the gates of a word's groups, which ``_near`` tested the groups near it against,
-        cost a tenth of a new word at 50,000 names (a tenth of words had over 110 gates:
-        "Hussein" is the family name of hundreds of given names); the few groups of the
-        words near it are looked up in ``TermIndex.opens_after`` and ``opens_before``."""
-        gates = self.index.gates
-        after: list[int] = []
-        before: list[int] = []
-        extra_after: list[int] = []
-        extra_before: list[int] = []
-        for gid, _, layout in groups:
-            if layout[1]:
-                pair = gates[gid]
-                if pair[0]:
-                    after.append(gid)
-                if pair[1]:
-                    before.append(gid)
-            for g in layout[2]:  # this word's own (``_for_word``): few
-                if g >= 0:
-                    extra_after.append(g)
-                else:
-                    extra_before.append(~g)
-        for gid in deferred:
-            pair = gates[gid]
-            if pair[0]:
-                after.append(gid)
-            if pair[1]:
-                before.append(gid)
-        long_after, long_before = self._long([g for g, _, _ in groups], deferred)
-        return (_side(after, extra_after), _side(before, extra_before), long_after,
-                long_before)
-
-    def _long(self, scored: list[int], deferred: list[int],
-              ) -> tuple[frozenset[int], frozenset[int]]:
+    def _long(self, *gid_lists: list[int]) -> tuple[frozenset[int], frozenset[int]]:
         """The gates of these groups compared rather than looked up (most: none), after
         the word and before it."""
         long_gates = self.index.long_gates
         if not long_gates:
             return _EMPTY, _EMPTY
-        hits = long_gates.keys() & scored  # in C: most groups have none
-        if deferred:
-            hits |= long_gates.keys() & deferred
         after: frozenset[int] = _EMPTY
         before: frozenset[int] = _EMPTY
-        for gid in hits:
-            pair = long_gates[gid]
-            after, before = after | pair[0], before | pair[1]
+        for gids in gid_lists:
+            for gid in gids:
+                pair = long_gates.get(gid)
+                if pair is not None:
+                    after, before = after | pair[0], before | pair[1]
         return after, before
 
     def _score_deferred(self, tok: Token, entry: Candidates,
@@ -1019,12 +1010,6 @@ def _new_word_entry(cache: dict[str, dict[int, _V]], raw: str) -> dict[int, _V]:
     mine: dict[int, _V] = {}
     cache[raw] = mine
     return mine
-
-
-def _side(gids: list[int], extra: list[int]) -> Side:
-    if not gids and not extra:
-        return _NO_SIDE
-    return (frozenset(gids) if gids else _EMPTY, frozenset(extra) if extra else _EMPTY)
 
 
 def _threshold(sp: Spelling) -> float:
