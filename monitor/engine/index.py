@@ -325,8 +325,8 @@ class TermIndex:
         self._del_roles: dict[str, _Roles] = {}
         self.alone_zipf: dict[int, float] = {}  # one-word Latin groups: how often it is written
         self.known_keys: set[str] = set()
-        self.family_postings: dict[int, list[int]] = {}  # family group -> spellings
-        self.family_of: dict[int, int] = {}  # spelling -> its family group, where posted
+        # spelling -> its family name's group, for a person whose family name may stand alone
+        self.family_of: dict[int, int] = {}
         # Every group (not only anchors) by the keys ``similarity.compare`` can match on,
         # and per anchor posting the groups of the spelling's other words that must be
         # near it: see ``near_groups`` and ``needs``.
@@ -369,6 +369,7 @@ class TermIndex:
 
     def _build(self) -> None:
         self._gids: dict[tuple[str, int, bool], int] = {}
+        self._family_groups: set[int] = set()  # filed under their keys (``_post_family``)
         df: Counter[str] = Counter()
         for sp in self.spellings:
             for key in {t.form.key for t in sp.tokens}:
@@ -524,9 +525,9 @@ class TermIndex:
         apart from the anchors, so its every occurrence costs a look-up, not a
         verification (``matcher._family_names``)."""
         gid = self.group_of[sp.index][-1]
-        if gid not in self.family_postings:
+        if gid not in self._family_groups:
+            self._family_groups.add(gid)
             self._post_keys(self.groups[gid].form, gid, FAMILY)
-        self.family_postings.setdefault(gid, []).append(sp.index)
         self.family_of[sp.index] = gid
 
     @staticmethod
