@@ -103,17 +103,15 @@ class TokenList(Sequence[Token]):
             for r in self.raws:
                 if len(r) > 3:
                     c = ord(r[0])  # ASCII by code point: no method call for most words
-                    if 65 <= c <= 90:
+                    if c < 128:
+                        up = 65 <= c <= 90
+                        cased = up or 97 <= c <= 122
+                    else:
+                        up = r[0].isupper()
+                        cased = up or r[0].islower()
+                    if cased:
                         longer += 1
-                        upper += 1
-                    elif 97 <= c <= 122:
-                        longer += 1
-                    elif c > 127:
-                        if r[0].isupper():
-                            longer += 1
-                            upper += 1
-                        elif r[0].islower():
-                            longer += 1
+                        upper += up
             self._title = longer >= 4 and upper >= 0.7 * longer
         return self._title
 
