@@ -248,6 +248,8 @@ def _initials(sk: str, vowels: tuple[str, ...] | None) -> tuple[str, ...]:
 
 Posting = tuple[int, int]  # (spelling index, token position)
 _NONE: frozenset[int] = frozenset()
+Gates = dict[int, None]  # a set of groups as a dictionary's keys (see ``TermIndex.gates``)
+NO_GATES: Gates = {}  # shared: never changed
 # (ordinal in its group's posting list, spelling index, token position)
 AnchorPosting = tuple[int, int, int]
 # A group's anchor postings: those verified whatever is near the word, those verified only
@@ -339,8 +341,10 @@ class TermIndex:
         self.long_groups: frozenset[int] = frozenset()
         self.long_gates: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
         # per group, the groups its gated postings are filed under, after it and before it
-        # (a word's are the union of its groups': made from these, not from the postings)
-        self.gates: list[tuple[frozenset[int], frozenset[int]]] = []
+        # (a word's are the union of its groups': made from these, not from the postings),
+        # as a dictionary's keys: a dictionary of ints is not followed by the garbage
+        # collector, a set is, and a word's gates at 50,000 names number up to 573
+        self.gates: list[tuple[Gates, Gates]] = []
         self.prefilter = True  # ``needs`` and ``matcher._for_word`` narrow verification
         self._build()
         self._build_neighbours()
@@ -456,8 +460,8 @@ class TermIndex:
                     file_gated(gated, need, (k, sp_index, pos))
             self.anchored.append((tuple(free), freeze_gated(gated), {}, len(postings),
                                   tuple(lone) if self.prefilter else ()))
-            self.gates.append((frozenset([g for g in gated if g >= 0]) or _NONE,
-                               frozenset([~g for g in gated if g < 0]) or _NONE))
+            self.gates.append((dict.fromkeys([g for g in gated if g >= 0]) or NO_GATES,
+                               dict.fromkeys([~g for g in gated if g < 0]) or NO_GATES))
             if not gated and not lone:
                 continue
             signed = set(gated).union(*(need for _, need in lone))
