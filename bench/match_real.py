@@ -1284,6 +1284,25 @@ def run_after_half(terms: Sequence[Term], items: Sequence[Item]) -> float:
     return total
 
 
+def paired_slowdown(small: Sequence[Term], large: Sequence[Term], items: Sequence[Item],
+                    pairs: int) -> tuple[list[float], list[float]]:
+    """Per pair, how many times slower the large list's cold (and warm) pass is than the
+    small one's, the two run one after the other, in turn (small first, then large first).
+    The per-size figures are minutes apart, and a shared host's load drifts over minutes;
+    side by side, a pair shares it."""
+    cold: list[float] = []
+    warm: list[float] = []
+    for i in range(pairs):
+        got: dict[bool, EngineRun] = {}
+        for big in ((False, True) if i % 2 == 0 else (True, False)):
+            run = run_engine(large if big else small, items)
+            run.matcher = None  # one matcher alive at a time
+            got[big] = run
+        cold.append(got[True].secs / got[False].secs)
+        warm.append(got[True].warm_secs / got[False].warm_secs)
+    return cold, warm
+
+
 def warm_up(specs: Sequence[Spec], items: Sequence[Item]) -> None:
     """Load what the engine loads once per process (word lists of each language) outside
     every timing: a small matcher over every article."""
@@ -1565,9 +1584,16 @@ def main() -> None:
                  f"{warm_rates[lo]:,.0f} -> {warm_rates[hi]:,.0f} (ratio "
                  f"{warm_rates[hi] / warm_rates[lo]:.2f}: "
                  f"{warm_rates[lo] / warm_rates[hi]:.1f}x slower)")
+        cold_x, warm_x = paired_slowdown([s.term for s in specs[:lo]],
+                                         [s.term for s in specs[:hi]], items, repeat)
+        rep.line(f"paired (the two sizes' fresh matchers in turn, {repeat} pairs, order "
+                 f"alternating): cold {median(cold_x):.2f}x slower (pairs "
+                 f"{min(cold_x):.2f}-{max(cold_x):.2f}x), warm {median(warm_x):.2f}x slower "
+                 f"({min(warm_x):.2f}-{max(warm_x):.2f}x)")
         out["scaling"] = {"from": lo, "to": hi, "ratio": rates[hi] / rates[lo],
                           "after_half_ratio": half_rates[hi] / half_rates[lo],
-                          "warm_ratio": warm_rates[hi] / warm_rates[lo]}
+                          "warm_ratio": warm_rates[hi] / warm_rates[lo],
+                          "paired_cold_slowdown": cold_x, "paired_warm_slowdown": warm_x}
 
     if args.profile:
         n = min(10_000, len(specs))
