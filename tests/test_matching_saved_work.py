@@ -17,7 +17,7 @@ import json
 
 import pytest
 
-from monitor.engine.index import _initials, deletions
+from monitor.engine.index import WAITING, _initials, deletions
 from monitor.engine.matcher import Found, _resolve, compile_watchlists
 from monitor.engine.normalize import arabic_vowels_agree, readings, token_form
 from monitor.engine.similarity import compare
@@ -50,6 +50,43 @@ def test_a_name_waiting_for_its_second_word_is_scored_only_when_one_is_near() ->
     found = m.find(item("President Bashar al-Assad said the talks went well.", 2))
     assert [x.matched_text for x in found] == ["Bashar al-Assad"]
     assert not m._cand_cache["Bashar"][4] and m._cand_cache["Bashar"][1]
+
+
+def _bashar_group(m: object) -> int:
+    index = m.index  # type: ignore[attr-defined]
+    sp = next(sp for sp in index.spellings if sp.term.id == "assad" and not sp.reversed)
+    return int(index.group_of[sp.index][0])
+
+
+def test_a_waiting_group_is_filed_apart_and_found_whole_with_its_gates() -> None:
+    """"Bashar" waits for "Assad": under its keys it is filed as waiting, a text word takes
+    the key's waiting set whole, and the set's gates open it at "Assad" after it; a caller
+    that does not ask for waiting sets still finds it among the anchors."""
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    index = m.index
+    gid = _bashar_group(m)
+    form = token_form("Bashar")
+    assert gid in index.probe(form)[0]
+    waiting: list[frozenset[int]] = []
+    anchors, _ = index.probe(form, waiting=waiting)
+    assert gid not in anchors
+    sets = [w for w in waiting if gid in w]
+    assert sets
+    after, _, _, _ = index.waiting[sets[0]]
+    assert any(index.groups[g].form.key == "assad" for g in after)  # opened by "Assad"
+    assert index.is_anchor_key("bashar")  # a waiting anchor is still an anchor's key
+
+
+def test_without_the_prefilter_nothing_waits() -> None:
+    """Laid out again without the neighbour test, every posting is verified wherever its
+    anchor is: no key keeps a waiting set, and "Bashar" is an anchor like any other."""
+    m = compile_watchlists([Watchlist("w", TERMS)])
+    m.index.without_prefilter()
+    for table in (m.index._key_roles, m.index._skel_roles, m.index._del_roles):
+        assert not any(roles[WAITING] for roles in table.values())
+    waiting: list[frozenset[int]] = []
+    anchors, _ = m.index.probe(token_form("Bashar"), waiting=waiting)
+    assert _bashar_group(m) in anchors and not waiting
 
 
 def test_a_family_name_alone_is_compared_only_in_an_item_naming_the_person() -> None:

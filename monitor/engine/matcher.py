@@ -30,7 +30,6 @@ from monitor.engine.context import (
 from monitor.engine.english import COMMON_WORDS
 from monitor.engine.index import (
     MIN_TYPO_LEN_ALONE,
-    NO_GATES,
     Anchored,
     AnchorPosting,
     Gates,
@@ -85,7 +84,13 @@ _LOOSE_ANY_CASE = any_case(_LOOSE_ARTICLES)  # tested on the raw word: nothing l
 # (``_candidates``), and of the groups after and before, those compared with the words near
 # rather than looked up (``TermIndex.long_groups``)
 Candidates = tuple[tuple[Posting, ...], tuple[tuple[int, float, Anchored], ...],
-                   "Gates", "Gates", tuple[int, ...], frozenset[int], frozenset[int]]
+                   "GateParts", "GateParts", tuple[frozenset[int], ...], frozenset[int],
+                   frozenset[int]]
+# A word's gates on one side, in parts: each scored group's own, the word's own additions
+# and each set of waiting groups' (``TermIndex.waiting``), looked up part by part and never
+# merged: merging them cost a new word up to 573 entries at 50,000 names, while a word
+# has a median of one part per side
+GateParts = tuple[Gates, ...]
 FIELD_CAP = 100_000  # characters of a field that are matched; the rest is ignored
 DEFAULT_THRESHOLD = 80.0  # per-term threshold when the analyst sets none (0-100)
 PARTIAL_FACTOR = 0.9  # a surname alone or an organisation without generic words scores less
@@ -93,8 +98,7 @@ _CACHE_LIMIT = 300_000
 _WORD_CACHE_LIMIT = 100_000  # words of the per-word dictionaries (a few entries each)
 _MAX_WORDS = 64  # above a spelling's word count (``watchlist.MAX_SPELLING_WORDS``)
 _EMPTY: frozenset[int] = frozenset()
-_NO_GATES: Gates = NO_GATES
-_NO_CANDIDATES: Candidates = ((), (), _NO_GATES, _NO_GATES, (), _EMPTY, _EMPTY)
+_NO_CANDIDATES: Candidates = ((), (), (), (), (), _EMPTY, _EMPTY)
 _V = TypeVar("_V")
 
 
@@ -378,7 +382,7 @@ class FuzzyMatcher(Matcher):
                 groups = groups | more
         return groups
 
-    def _near(self, toks: TokenList, p: int, after: Gates, before: Gates,
+    def _near(self, toks: TokenList, p: int, after: GateParts, before: GateParts,
               long_after: frozenset[int] = _EMPTY,
               long_before: frozenset[int] = _EMPTY) -> AbstractSet[int]:
         """Groups the words around word p may be among those that gate its postings
@@ -406,15 +410,18 @@ class FuzzyMatcher(Matcher):
                 raw = toks.raws[q]
                 plain = raw.isascii() and raw.isalpha()  # then its key is raw.lower()
                 groups = self._near_groups(toks, q, raw, plain)
-                # Most words near have no gating group: one C call (over the smaller
-                # set) decides, not an iteration in the engine's own loop
-                if groups and not gates.keys().isdisjoint(groups):
-                    if out is None:
-                        out = set()
-                    if step > 0:
-                        out.update(gates.keys() & groups)
-                    else:
-                        out.update([~g for g in gates.keys() & groups])
+                if groups:
+                    # Most words near have no gating group: a C call per part (over the
+                    # smaller set) decides, not an iteration in the engine's own loop
+                    for part in gates:
+                        if part.isdisjoint(groups):
+                            continue
+                        if out is None:
+                            out = set()
+                        if step > 0:
+                            out.update(part & groups)
+                        else:
+                            out.update([~g for g in part & groups])
                 if longs:
                     scores = self._cmp_cache.get(raw)  # a word seen before: no Token built
                     tok: Token | None = None
@@ -503,9 +510,12 @@ class FuzzyMatcher(Matcher):
         keys = {r.key for r in readings(form)} if floor is not None else set()
         ayn = marked and any(c in "ʿʾ" for c in tok.raw[1:])
         family = _may_be_family(tok)
-        anchors, families = index.probe(form, fuzzy, alone=not name, family=family)
+        # every posting of a waiting group waits for a word near: scored then, a key's set at
+        # a time (``_score_deferred``)
+        waiting: list[frozenset[int]] = []
+        anchors, families = index.probe(form, fuzzy, alone=not name, family=family,
+                                        waiting=waiting)
         anchored = index.anchored
-        deferred: list[int] = []
         for gid in anchors:
             if (floor is not None and index.alone_zipf.get(gid, 9.0) < floor
                     and index.groups[gid].form.key not in keys):
@@ -513,13 +523,11 @@ class FuzzyMatcher(Matcher):
             if ayn and not _SHOWS_AYN.search(index.groups[gid].raw):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
             layout = anchored[gid]
-            if not layout[0] and not layout[4]:
-                deferred.append(gid)  # every posting waits for a word near: scored then
-                continue
             score = self._cmp_group(tok, gid)
             if score > 0:
                 groups.append((gid, score, self._for_word(tok, layout, score)))
         entry: Candidates = _NO_CANDIDATES
+        deferred = tuple(dict.fromkeys(waiting))  # a set filed under several keys: once
         if exact or groups or deferred:
             gates = index.gates
             afters: list[Gates] = []
@@ -529,21 +537,23 @@ class FuzzyMatcher(Matcher):
                 if layout[1]:
                     _add_gates(gates[gid], afters, befores)
                 extras.extend(layout[2])  # this word's own (``_for_word``): few
-            for gid in deferred:
-                _add_gates(gates[gid], afters, befores)
+            long_after, long_before = self._long([g for g, _, _ in groups])
+            for wait in deferred:
+                w_after, w_before, w_long_after, w_long_before = index.waiting[wait]
+                _add_gates((w_after, w_before), afters, befores)
+                if w_long_after or w_long_before:
+                    long_after = long_after | w_long_after
+                    long_before = long_before | w_long_before
             if extras:
-                _add_gates((dict.fromkeys([g for g in extras if g >= 0]),
-                            dict.fromkeys([~g for g in extras if g < 0])), afters, befores)
-            after = _union(afters)
-            before = _union(befores)
-            long_after, long_before = self._long([g for g, _, _ in groups], deferred)
-            entry = (exact, tuple(groups), after, before, tuple(deferred), long_after,
-                     long_before)
+                _add_gates((frozenset([g for g in extras if g >= 0]),
+                            frozenset([~g for g in extras if g < 0])), afters, befores)
+            entry = (exact, tuple(groups), tuple(afters), tuple(befores), deferred,
+                     long_after, long_before)
         _remember(self._cand_cache, tok.raw, entry)
         self._family_candidates(tok, families if family else ())
         return entry
 
-    def _long(self, *gid_lists: list[int]) -> tuple[frozenset[int], frozenset[int]]:
+    def _long(self, gids: list[int]) -> tuple[frozenset[int], frozenset[int]]:
         """The gates of these groups compared rather than looked up (most: none), after
         the word and before it."""
         long_gates = self.index.long_gates
@@ -551,11 +561,10 @@ class FuzzyMatcher(Matcher):
             return _EMPTY, _EMPTY
         after: frozenset[int] = _EMPTY
         before: frozenset[int] = _EMPTY
-        for gids in gid_lists:
-            for gid in gids:
-                pair = long_gates.get(gid)
-                if pair is not None:
-                    after, before = after | pair[0], before | pair[1]
+        for gid in gids:
+            pair = long_gates.get(gid)
+            if pair is not None:
+                after, before = after | pair[0], before | pair[1]
         return after, before
 
     def _score_deferred(self, tok: Token, entry: Candidates,
@@ -570,29 +579,41 @@ class FuzzyMatcher(Matcher):
         were of such groups ("Assad" with every Bashar, Hafez and Maher of the list), and
         at most occurrences no word near opens any of them."""
         exact, groups, after, before, deferred, long_after, long_before = entry
-        anchored = self.index.anchored
+        index = self.index
+        anchored = index.anchored
+        # Darʿā (Daraa) is not Dara: see ``_candidates``, which leaves such groups out of
+        # the groups it scores; a waiting set is filed whole
+        ayn = (not tok.raw.isascii() and not _TRANSLIT_MARKS.isdisjoint(tok.raw)
+               and any(c in "ʿʾ" for c in tok.raw[1:]))
         scored: list[tuple[int, float, Anchored]] | None = None
         waiting: list[int] = []
-        for gid in deferred:
-            layout = anchored[gid]
-            gated = layout[1]
-            opened = False
-            for g in around:  # few: only the gating groups near this occurrence
-                if g in gated:
-                    opened = True
-                    break
-            if not opened:
-                waiting.append(gid)
-                continue
-            if scored is None:
-                scored = list(groups)
-            score = self._cmp_group(tok, gid)
-            if score > 0:
-                scored.append((gid, score, layout))
+        seen: set[int] = set()
+        for wait in deferred:
+            for gid in wait:
+                if gid in seen:
+                    continue  # filed under two keys of the word
+                seen.add(gid)
+                if ayn and not _SHOWS_AYN.search(index.groups[gid].raw):
+                    continue
+                gated = anchored[gid][1]
+                opened = False
+                for g in around:  # few: only the gating groups near this occurrence
+                    if g in gated:
+                        opened = True
+                        break
+                if not opened:
+                    waiting.append(gid)
+                    continue
+                if scored is None:
+                    scored = list(groups)
+                score = self._cmp_group(tok, gid)
+                if score > 0:
+                    scored.append((gid, score, anchored[gid]))
         if scored is None:
             return groups
         now = tuple(scored)
-        self._cand_cache[tok.raw] = (exact, now, after, before, tuple(waiting), long_after,
+        self._cand_cache[tok.raw] = (exact, now, after, before,
+                                     (frozenset(waiting),) if waiting else (), long_after,
                                      long_before)
         return now
 
@@ -988,21 +1009,6 @@ def _add_gates(pair: tuple[Gates, Gates], afters: list[Gates], befores: list[Gat
         afters.append(pair[0])
     if pair[1]:
         befores.append(pair[1])
-
-
-def _union(parts: list[Gates]) -> Gates:
-    """One set of the groups of several: a group's own when it is the only one (no copy),
-    else merged dictionary to dictionary (entries copied with their hashes: building one
-    from the chained groups cost 10 ms of a cold pass over the real-text benchmark at
-    50,000 names, where a word's gates number up to 573)."""
-    if not parts:
-        return _NO_GATES
-    if len(parts) == 1:
-        return parts[0]
-    out = dict(parts[0])
-    for part in parts[1:]:
-        out.update(part)
-    return out
 
 
 def _remember(cache: dict[str, _V], raw: str, value: _V) -> None:
