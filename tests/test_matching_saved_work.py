@@ -77,6 +77,16 @@ def test_a_waiting_group_is_filed_apart_and_found_whole_with_its_gates() -> None
     assert index.is_anchor_key("bashar")  # a waiting anchor is still an anchor's key
 
 
+def test_a_marked_transliteration_opens_no_waiting_name_without_the_letter() -> None:
+    """"Darʿā" is a scholar's Daraa: its ayn is a letter "Dara" lacks. "Dara" waits for
+    "Ahmad", and with "Ahmad" before it the waiting name is opened and scored, but not for
+    the marked word, whose look-up leaves such names out."""
+    m = compile_watchlists([Watchlist("w", (Term("d", "Ahmad Dara", (), "person"),))])
+    assert [x.matched_text for x in m.find(item("Ahmad Dara said the talks went well."))] \
+        == ["Ahmad Dara"]
+    assert m.find(item("Ahmad Darʿā said the talks went well.", 2)) == []
+
+
 def test_without_the_prefilter_nothing_waits() -> None:
     """Laid out again without the neighbour test, every posting is verified wherever its
     anchor is: no key keeps a waiting set, and "Bashar" is an anchor like any other."""

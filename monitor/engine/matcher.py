@@ -508,7 +508,7 @@ class FuzzyMatcher(Matcher):
                           WRITTEN_ZIPF if is_known_word(form.key) else 0.0)
             floor = written - 0.4 if written >= WRITTEN_ZIPF else None
         keys = {r.key for r in readings(form)} if floor is not None else set()
-        ayn = marked and any(c in "ʿʾ" for c in tok.raw[1:])
+        ayn = _ayn_marked(tok.raw)
         family = _may_be_family(tok)
         # every posting of a waiting group waits for a word near: scored then, a key's set at
         # a time (``_score_deferred``)
@@ -583,8 +583,7 @@ class FuzzyMatcher(Matcher):
         anchored = index.anchored
         # Darʿā (Daraa) is not Dara: see ``_candidates``, which leaves such groups out of
         # the groups it scores; a waiting set is filed whole
-        ayn = (not tok.raw.isascii() and not _TRANSLIT_MARKS.isdisjoint(tok.raw)
-               and any(c in "ʿʾ" for c in tok.raw[1:]))
+        ayn = _ayn_marked(tok.raw)
         scored: list[tuple[int, float, Anchored]] | None = None
         waiting: list[int] = []
         seen: set[int] = set()
@@ -1030,6 +1029,13 @@ def _new_word_entry(cache: dict[str, dict[int, _V]], raw: str) -> dict[int, _V]:
 
 def _threshold(sp: Spelling) -> float:
     return sp.term.threshold if sp.term.threshold is not None else DEFAULT_THRESHOLD
+
+
+def _ayn_marked(raw: str) -> bool:
+    """A scholar's transliteration with an ayn or hamza mark after its first letter
+    (Darʿā): it names only a spelling that shows the letter (``_SHOWS_AYN``)."""
+    return (not raw.isascii() and not _TRANSLIT_MARKS.isdisjoint(raw)
+            and any(c in "ʿʾ" for c in raw[1:]))
 
 
 def _may_be_family(tok: Token) -> bool:
