@@ -18,7 +18,7 @@ import json
 import pytest
 
 from monitor.engine.index import WAITING, _initials, deletions
-from monitor.engine.matcher import Found, _resolve, compile_watchlists
+from monitor.engine.matcher import Found, FuzzyMatcher, _resolve, compile_watchlists
 from monitor.engine.normalize import arabic_vowels_agree, readings, token_form
 from monitor.engine.similarity import compare
 from monitor.engine.tokens import tokenize
@@ -52,10 +52,9 @@ def test_a_name_waiting_for_its_second_word_is_scored_only_when_one_is_near() ->
     assert not m._cand_cache["Bashar"][4] and m._cand_cache["Bashar"][1]
 
 
-def _bashar_group(m: object) -> int:
-    index = m.index  # type: ignore[attr-defined]
-    sp = next(sp for sp in index.spellings if sp.term.id == "assad" and not sp.reversed)
-    return int(index.group_of[sp.index][0])
+def _bashar_group(m: FuzzyMatcher) -> int:
+    sp = next(sp for sp in m.index.spellings if sp.term.id == "assad" and not sp.reversed)
+    return m.index.group_of[sp.index][0]
 
 
 def test_a_waiting_group_is_filed_apart_and_found_whole_with_its_gates() -> None:

@@ -522,10 +522,9 @@ class FuzzyMatcher(Matcher):
                 continue
             if ayn and not _SHOWS_AYN.search(index.groups[gid].raw):
                 continue  # Darʿā (Daraa) is not Dara: the mark is a letter the name lacks
-            layout = anchored[gid]
             score = self._cmp_group(tok, gid)
             if score > 0:
-                groups.append((gid, score, self._for_word(tok, layout, score)))
+                groups.append((gid, score, self._for_word(tok, anchored[gid], score)))
         entry: Candidates = _NO_CANDIDATES
         deferred = tuple(dict.fromkeys(waiting))  # a set filed under several keys: once
         if exact or groups or deferred:
